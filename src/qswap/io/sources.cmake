@@ -1,0 +1,2 @@
+target_sources(qswap PRIVATE
+  qswap/io/model_config.cc)

@@ -1,0 +1,2 @@
+target_sources(qswap PRIVATE
+  qswap/model/weight_map.cc)
