@@ -1,0 +1,18 @@
+// Subcommands of the `qswap` CLI. Each registers itself on the app and, when chosen, stores its
+// exit code: 0 success, 1 a failed operation (message on stderr), 2 bad usage (CLI11).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "qswap/base/status.h"
+
+namespace qswap::cli {
+
+void register_inspect(CLI::App& app, int& exit_code);
+void register_synth(CLI::App& app, int& exit_code);
+void register_weights(CLI::App& app, int& exit_code);  // load, reload, export
+
+// Prints "error: <message>" to stderr and returns the exit code for `status`.
+int report(const Status& status);
+
+}  // namespace qswap::cli

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): installs dependencies, then builds and runs the
+# whole suite twice — Release with warnings as errors, and Debug with ASan + UBSan.
+#   QSWAP_TEST_ONLY=release|asan   run one configuration
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --deps
+
+jobs=$(nproc)
+run_config() {  # name, build dir, cmake args...
+  local name=$1 dir=$2
+  shift 2
+  echo "=== qswap tests: $name ($dir)"
+  cmake -S . -B "$dir" -G Ninja -DQSWAP_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+  (cd "$dir" && ctest --output-on-failure -j "$jobs")
+}
+
+only=${QSWAP_TEST_ONLY:-all}
+if [[ $only == all || $only == release ]]; then
+  run_config release build -DCMAKE_BUILD_TYPE=Release
+fi
+if [[ $only == all || $only == asan ]]; then
+  # Benchmarks are not built here; the fuzz corpus replay runs as a ctest under the sanitizers.
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    run_config "asan+ubsan" build-asan -DCMAKE_BUILD_TYPE=Debug -DQSWAP_SANITIZE=ON -DQSWAP_BUILD_BENCH=OFF
+fi

@@ -1,0 +1,48 @@
+#include "qswap/load/kernel_store.h"
+
+#include <cstring>
+
+namespace qswap {
+
+KernelStore::KernelStore(const WeightMap& map, const QuantScheme& scheme) {
+  params_.reserve(map.params().size());
+  for (const ParamSpec& p : map.params()) {
+    Param param;
+    param.specs = p.is_linear ? scheme.kernel_tensors(p.shape[0], p.shape[1]) : passthrough_kernel_tensors(p.shape);
+    for (const KernelTensorSpec& spec : param.specs) param.views.push_back(TensorView{spec.dtype, spec.shape, nullptr});
+    params_.push_back(std::move(param));
+  }
+}
+
+void KernelStore::ensure_allocated(int index) {
+  Param& p = params_[static_cast<size_t>(index)];
+  if (p.allocated()) return;
+  for (size_t i = 0; i < p.specs.size(); ++i) {
+    p.buffers.emplace_back(p.views[i].nbytes());
+    p.views[i].data = p.buffers.back().data();
+    allocated_bytes_ += p.buffers.back().size();
+  }
+}
+
+void KernelStore::allocate_all() {
+  for (int i = 0; i < num_params(); ++i) ensure_allocated(i);
+}
+
+size_t KernelStore::declared_bytes() const {
+  size_t n = 0;
+  for (const Param& p : params_) {
+    for (const TensorView& v : p.views) n += v.nbytes();
+  }
+  return n;
+}
+
+void KernelStore::copy_from(const KernelStore& other) {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    ensure_allocated(static_cast<int>(i));
+    for (size_t t = 0; t < params_[i].buffers.size(); ++t) {
+      std::memcpy(params_[i].buffers[t].data(), other.params_[i].buffers[t].data(), params_[i].buffers[t].size());
+    }
+  }
+}
+
+}  // namespace qswap

@@ -1,0 +1,205 @@
+#include "qswap/load/layerwise_loader.h"
+
+#include <cstring>
+
+#include <fmt/ranges.h>
+
+#include "qswap/base/log.h"
+
+namespace qswap {
+namespace {
+
+bool is_source_dtype(DType d) { return d == DType::kBF16 || d == DType::kF16 || d == DType::kF32; }
+
+constexpr size_t kMaxNamesInError = 8;
+
+}  // namespace
+
+LayerwiseLoader::LayerwiseLoader(const WeightMap& map, const QuantScheme& scheme, KernelStore& target,
+                                 LoaderOptions options)
+    : map_(map),
+      scheme_(scheme),
+      target_(target),
+      options_(options),
+      seen_(map.tensors().size(), 0),
+      params_(map.params().size()),
+      unit_missing_(static_cast<size_t>(map.num_units()), 0),
+      unit_staging_groups_(static_cast<size_t>(map.num_units()), 0) {
+  for (const CheckpointTensor& t : map.tensors()) {
+    if (!t.required) continue;
+    ++unit_missing_[static_cast<size_t>(map.unit_of(t.param))];
+    ++params_[static_cast<size_t>(t.param)].shards_missing;
+  }
+}
+
+Status LayerwiseLoader::add(const IncomingTensor& in) {
+  const CheckpointTensor* t = map_.find(in.name);
+  if (t == nullptr) {
+    NameKind kind = map_.classify(in.name);
+    if (kind == NameKind::kIgnored) return {};
+    if (!options_.allow_unknown) {
+      return invalid_argument("tensor '{}' is not a weight of {} (use --allow-unknown to skip unknown tensors)",
+                              in.name, arch_name(map_.config().arch));
+    }
+    stats_.warnings.push_back(fmt::format("skipped unknown tensor '{}'", in.name));
+    QSWAP_LOG_WARN("load skipped_unknown_tensor={}", in.name);
+    return {};
+  }
+  const size_t index = static_cast<size_t>(t - map_.tensors().data());
+  if (seen_[index]) return invalid_argument("tensor '{}' arrived twice in one update", in.name);
+  if (!is_source_dtype(in.dtype)) {
+    return invalid_argument("tensor '{}' has dtype {}; expected bf16, f16 or f32", in.name, dtype_name(in.dtype));
+  }
+  if (!std::equal(in.shape.begin(), in.shape.end(), t->shape.begin(), t->shape.end())) {
+    return invalid_argument("tensor '{}' has wrong shape; expected {}, got {}", in.name, format_shape(t->shape),
+                            format_shape(in.shape));
+  }
+  const size_t expected_bytes = static_cast<size_t>(num_elements(t->shape)) * dtype_size(in.dtype);
+  if (in.data.size() != expected_bytes) {
+    return data_loss("tensor '{}' has {} bytes of data; {} {} needs {}", in.name, in.data.size(),
+                     dtype_name(in.dtype), format_shape(t->shape), expected_bytes);
+  }
+  target_.ensure_allocated(t->param);
+  const ParamSpec& param = map_.params()[static_cast<size_t>(t->param)];
+  Status status = param.is_linear ? add_linear(*t, in) : add_passthrough(*t, in);
+  if (!status.ok()) return std::move(status).with_context(fmt::format("tensor '{}'", in.name));
+  seen_[index] = 1;
+  ++stats_.tensors;
+  stats_.bytes_in += static_cast<int64_t>(in.data.size());
+  finish_tensor(*t);
+  return {};
+}
+
+Status LayerwiseLoader::add_passthrough(const CheckpointTensor& t, const IncomingTensor& in) {
+  const int64_t rows = t.shape[0];
+  const int64_t cols = num_elements(t.shape) / std::max<int64_t>(rows, 1);
+  uint16_t* dst = target_.views(t.param)[0].as<uint16_t>() + t.row_offset * cols;
+  const size_t row_bytes = static_cast<size_t>(cols) * dtype_size(in.dtype);
+  // Embeddings are the largest tensors of all; share them out by rows.
+  return quant::for_each_row_block(options_.quant, rows, 256, [&](int64_t begin, int64_t end) -> Status {
+    Status s = copy_to_bf16(in.dtype, in.data.data() + static_cast<size_t>(begin) * row_bytes, dst + begin * cols,
+                            (end - begin) * cols, options_.quant.reference);
+    if (!s.ok()) return data_loss("rows {}..{} hold a NaN or Inf value", begin, end);
+    return {};
+  });
+}
+
+Status LayerwiseLoader::add_linear(const CheckpointTensor& t, const IncomingTensor& in) {
+  const ParamSpec& param = map_.params()[static_cast<size_t>(t.param)];
+  ParamState& st = params_[static_cast<size_t>(t.param)];
+  if (st.any_shard && st.dtype != in.dtype) {
+    return invalid_argument("dtype {} differs from the {} of the other tensors of fused parameter '{}'",
+                            dtype_name(in.dtype), dtype_name(st.dtype), param.name);
+  }
+  st.any_shard = true;
+  st.dtype = in.dtype;
+
+  const int64_t n = param.shape[0], k = param.shape[1];
+  const int64_t group = std::min(scheme_.row_group(n, k), n);
+  const int64_t r0 = t.row_offset, r1 = t.row_offset + t.shape[0];
+  const size_t row_bytes = static_cast<size_t>(k) * dtype_size(in.dtype);
+  const std::byte* data = in.data.data();
+  const int unit = map_.unit_of(t.param);
+
+  // Consecutive groups this tensor covers completely are quantized in one call, from its bytes.
+  int64_t run_begin = -1, run_end = -1;
+  auto flush_run = [&]() -> Status {
+    if (run_begin < 0) return {};
+    Status s = quantize_rows(t.param, in.dtype, data + static_cast<size_t>(run_begin - r0) * row_bytes, run_begin,
+                             run_end - run_begin);
+    run_begin = -1;
+    return s;
+  };
+  for (int64_t g = r0 / group; g * group < r1; ++g) {
+    const int64_t gs = g * group, ge = std::min(n, gs + group);
+    if (gs >= r0 && ge <= r1) {
+      if (run_begin < 0) run_begin = gs;
+      run_end = ge;
+      continue;
+    }
+    QSWAP_RETURN_IF_ERROR(flush_run());
+    auto [it, inserted] = st.staging.try_emplace(g);
+    Staging& staging = it->second;
+    if (inserted) {
+      staging.buffer = Buffer(static_cast<size_t>(ge - gs) * row_bytes);
+      staging.dtype = in.dtype;
+      update_staging_stats(static_cast<std::ptrdiff_t>(staging.buffer.size()), unit);
+    }
+    const int64_t a = std::max(gs, r0), b = std::min(ge, r1);
+    std::memcpy(staging.buffer.data() + static_cast<size_t>(a - gs) * row_bytes,
+                data + static_cast<size_t>(a - r0) * row_bytes, static_cast<size_t>(b - a) * row_bytes);
+    staging.rows_present += b - a;
+    if (staging.rows_present == ge - gs) {
+      Status s = quantize_rows(t.param, staging.dtype, staging.buffer.data(), gs, ge - gs);
+      update_staging_stats(-static_cast<std::ptrdiff_t>(staging.buffer.size()), unit);
+      st.staging.erase(it);
+      QSWAP_RETURN_IF_ERROR(s);
+    }
+  }
+  return flush_run();
+}
+
+Status LayerwiseLoader::quantize_rows(int param, DType dtype, const std::byte* data, int64_t row0, int64_t rows) {
+  const ParamSpec& p = map_.params()[static_cast<size_t>(param)];
+  SourceRows src{dtype, data, row0, rows, p.shape[1]};
+  Status s = scheme_.quantize(src, target_.views(param), options_.quant);
+  if (s.ok()) return s;
+  return data_loss("{} of '{}' (from {}): {}", scheme_.name(), p.name, tensors_in_rows(param, row0, row0 + rows),
+                   s.message());
+}
+
+std::string LayerwiseLoader::tensors_in_rows(int param, int64_t row0, int64_t row1) const {
+  std::vector<std::string_view> names;
+  for (const CheckpointTensor& t : map_.tensors()) {
+    if (t.param == param && t.row_offset < row1 && t.row_offset + t.shape[0] > row0) names.push_back(t.name);
+  }
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+void LayerwiseLoader::finish_tensor(const CheckpointTensor& t) {
+  --params_[static_cast<size_t>(t.param)].shards_missing;
+  const int unit = map_.unit_of(t.param);
+  if (--unit_missing_[static_cast<size_t>(unit)] == 0) {
+    ++stats_.units_completed;
+    if (unit_done_) unit_done_(unit);
+  }
+}
+
+void LayerwiseLoader::update_staging_stats(std::ptrdiff_t delta, int unit) {
+  stats_.staging_bytes = static_cast<size_t>(static_cast<std::ptrdiff_t>(stats_.staging_bytes) + delta);
+  stats_.peak_staging_bytes = std::max(stats_.peak_staging_bytes, stats_.staging_bytes);
+  int& groups = unit_staging_groups_[static_cast<size_t>(unit)];
+  if (delta > 0 && groups++ == 0) {
+    ++units_staging_;
+    stats_.max_units_staging = std::max(stats_.max_units_staging, units_staging_);
+    if (units_staging_ > 1 && !warned_out_of_order_) {
+      warned_out_of_order_ = true;
+      std::vector<std::string> in_flight;
+      for (int u = 0; u < map_.num_units(); ++u) {
+        if (unit_staging_groups_[static_cast<size_t>(u)] > 0) in_flight.push_back(map_.unit_name(u));
+      }
+      std::string msg = fmt::format("out-of-order arrival: {} units hold staging at once ({}); peak staging grows "
+                                    "with the units in flight", in_flight.size(), fmt::join(in_flight, ", "));
+      QSWAP_LOG_WARN("load {}", msg);
+      stats_.warnings.push_back(std::move(msg));
+    }
+  } else if (delta < 0 && --groups == 0) {
+    --units_staging_;
+  }
+}
+
+Status LayerwiseLoader::finalize() {
+  std::vector<std::string_view> missing;
+  size_t count = 0;
+  for (size_t i = 0; i < seen_.size(); ++i) {
+    if (seen_[i] || !map_.tensors()[i].required) continue;
+    if (++count <= kMaxNamesInError) missing.push_back(map_.tensors()[i].name);
+  }
+  for (ParamState& st : params_) st.staging.clear();
+  stats_.staging_bytes = 0;
+  if (count == 0) return {};
+  return not_found("update incomplete: {} required tensor(s) never arrived: {}{}", count, fmt::join(missing, ", "),
+                   count > missing.size() ? fmt::format(", and {} more", count - missing.size()) : "");
+}
+
+}  // namespace qswap

@@ -1,0 +1,69 @@
+// `fp8-block`: one f32 scale per 128x128 tile (rows along N, columns along K), with amax clamped
+// to >= 1e-4 as the reference engine does; edge tiles cover only the rows/columns that exist
+// (the same as padding them with zeros).
+#include <algorithm>
+#include <vector>
+
+#include "qswap/quant/row_ops.h"
+#include "qswap/quant/scheme_registry.h"
+
+namespace qswap::quant {
+namespace {
+
+constexpr int64_t kTile = 128;
+constexpr float kMinAmax = 1e-4f;
+
+int64_t tiles(int64_t x) { return (x + kTile - 1) / kTile; }
+
+class Fp8BlockScheme final : public QuantScheme {
+ public:
+  QuantKind kind() const override { return QuantKind::kFp8Block; }
+  std::string_view name() const override { return "fp8-block"; }
+  int64_t row_group(int64_t, int64_t) const override { return kTile; }
+  std::vector<KernelTensorSpec> kernel_tensors(int64_t n, int64_t k) const override {
+    return {{"weight", DType::kF8E4M3, {n, k}}, {"weight_scale", DType::kF32, {tiles(n), tiles(k)}}};
+  }
+
+  Status quantize(const SourceRows& src, std::span<const TensorView> out, const QuantContext& ctx) const override {
+    auto* weight = out[0].as<uint8_t>();
+    auto* scales = out[1].as<float>();
+    const int64_t col_tiles = tiles(src.cols);
+    const int64_t groups = tiles(src.rows);  // src.row0 is a multiple of kTile
+    return for_each_row_block(ctx, groups, 1, [&](int64_t g_begin, int64_t g_end) -> Status {
+      float* row = scratch_row(src.cols);
+      std::vector<float> tile_amax(static_cast<size_t>(col_tiles));
+      for (int64_t g = g_begin; g < g_end; ++g) {
+        const int64_t r0 = g * kTile, r1 = std::min(src.rows, r0 + kTile);
+        std::fill(tile_amax.begin(), tile_amax.end(), 0.0f);
+        for (int64_t r = r0; r < r1; ++r) {
+          load_row_f32(src, r, row, ctx.reference);
+          for (int64_t t = 0; t < col_tiles; ++t) {
+            const int64_t c0 = t * kTile, width = std::min(kTile, src.cols - c0);
+            float m = amax(row + c0, width, ctx.reference);
+            if (!std::isfinite(m)) return non_finite_error(src, r);
+            tile_amax[static_cast<size_t>(t)] = std::max(tile_amax[static_cast<size_t>(t)], m);
+          }
+        }
+        float* tile_scales = scales + ((src.row0 + r0) / kTile) * col_tiles;
+        for (int64_t t = 0; t < col_tiles; ++t) {
+          tile_scales[t] = std::max(tile_amax[static_cast<size_t>(t)], kMinAmax) / kE4m3Max;
+        }
+        for (int64_t r = r0; r < r1; ++r) {
+          load_row_f32(src, r, row, ctx.reference);
+          uint8_t* dst = weight + (src.row0 + r) * src.cols;
+          for (int64_t t = 0; t < col_tiles; ++t) {
+            const int64_t c0 = t * kTile, width = std::min(kTile, src.cols - c0);
+            quantize_e4m3(row + c0, 1.0f / tile_scales[t], dst + c0, width, ctx.reference);
+          }
+        }
+      }
+      return {};
+    });
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<QuantScheme> make_fp8_block_scheme() { return std::make_unique<Fp8BlockScheme>(); }
+
+}  // namespace qswap::quant

@@ -1,0 +1,58 @@
+// `fp8`: one f32 scale for the whole (fused) parameter, scale = amax / 448. Its row group is the
+// whole parameter, so it is the one scheme for which the loader must stage a fused parameter.
+#include <algorithm>
+#include <mutex>
+
+#include "qswap/quant/row_ops.h"
+#include "qswap/quant/scheme_registry.h"
+
+namespace qswap::quant {
+namespace {
+
+class Fp8TensorScheme final : public QuantScheme {
+ public:
+  QuantKind kind() const override { return QuantKind::kFp8Tensor; }
+  std::string_view name() const override { return "fp8"; }
+  int64_t row_group(int64_t n, int64_t) const override { return n; }
+  std::vector<KernelTensorSpec> kernel_tensors(int64_t n, int64_t k) const override {
+    return {{"weight", DType::kF8E4M3, {n, k}}, {"weight_scale", DType::kF32, {1}}};
+  }
+
+  Status quantize(const SourceRows& src, std::span<const TensorView> out, const QuantContext& ctx) const override {
+    // Pass 1: amax over every row. max() is order-independent, so threads cannot change it.
+    std::mutex mutex;
+    float total = 0.0f;
+    QSWAP_RETURN_IF_ERROR(for_each_row_block(ctx, src.rows, 16, [&](int64_t begin, int64_t end) -> Status {
+      float* row = scratch_row(src.cols);
+      float local = 0.0f;
+      for (int64_t r = begin; r < end; ++r) {
+        load_row_f32(src, r, row, ctx.reference);
+        float m = amax(row, src.cols, ctx.reference);
+        if (!std::isfinite(m)) return non_finite_error(src, r);
+        local = std::max(local, m);
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      total = std::max(total, local);
+      return {};
+    }));
+    const float scale = scale_for(total, kE4m3Max);
+    const float inv_scale = 1.0f / scale;
+    *out[1].as<float>() = scale;
+    auto* weight = out[0].as<uint8_t>();
+    // Pass 2: quantize.
+    return for_each_row_block(ctx, src.rows, 16, [&](int64_t begin, int64_t end) -> Status {
+      float* row = scratch_row(src.cols);
+      for (int64_t r = begin; r < end; ++r) {
+        load_row_f32(src, r, row, ctx.reference);
+        quantize_e4m3(row, inv_scale, weight + (src.row0 + r) * src.cols, src.cols, ctx.reference);
+      }
+      return {};
+    });
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<QuantScheme> make_fp8_tensor_scheme() { return std::make_unique<Fp8TensorScheme>(); }
+
+}  // namespace qswap::quant

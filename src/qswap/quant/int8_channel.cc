@@ -1,0 +1,40 @@
+// `int8-channel`: symmetric int8 with one f32 scale per output row, scale = amax(row) / 127,
+// q = clamp(round_half_even(x / scale), -127, 127) computed as x * (1 / scale).
+#include "qswap/quant/row_ops.h"
+#include "qswap/quant/scheme_registry.h"
+
+namespace qswap::quant {
+namespace {
+
+class Int8ChannelScheme final : public QuantScheme {
+ public:
+  QuantKind kind() const override { return QuantKind::kInt8Channel; }
+  std::string_view name() const override { return "int8-channel"; }
+  int64_t row_group(int64_t, int64_t) const override { return 1; }
+  std::vector<KernelTensorSpec> kernel_tensors(int64_t n, int64_t k) const override {
+    return {{"weight", DType::kI8, {n, k}}, {"weight_scale", DType::kF32, {n}}};
+  }
+
+  Status quantize(const SourceRows& src, std::span<const TensorView> out, const QuantContext& ctx) const override {
+    auto* weight = out[0].as<int8_t>();
+    auto* scales = out[1].as<float>();
+    return for_each_row_block(ctx, src.rows, 16, [&](int64_t begin, int64_t end) -> Status {
+      float* row = scratch_row(src.cols);
+      for (int64_t r = begin; r < end; ++r) {
+        load_row_f32(src, r, row, ctx.reference);
+        float m = amax(row, src.cols, ctx.reference);
+        if (!std::isfinite(m)) return non_finite_error(src, r);
+        const float scale = scale_for(m, 127.0f);
+        scales[src.row0 + r] = scale;
+        quantize_i8(row, 1.0f / scale, weight + (src.row0 + r) * src.cols, src.cols, ctx.reference);
+      }
+      return {};
+    });
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<QuantScheme> make_int8_channel_scheme() { return std::make_unique<Int8ChannelScheme>(); }
+
+}  // namespace qswap::quant

@@ -1,0 +1,100 @@
+#include "qswap/quant/row_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "qswap/base/cpu.h"
+#include "qswap/tensor/convert.h"
+
+namespace qswap::quant {
+
+void load_row_f32(const SourceRows& src, int64_t r, float* out, bool reference) {
+  const size_t n = static_cast<size_t>(src.cols);
+  const std::byte* row = src.data + static_cast<size_t>(r) * n * dtype_size(src.dtype);
+  switch (src.dtype) {
+    case DType::kBF16: {
+      const auto* in = reinterpret_cast<const uint16_t*>(row);
+      if (reference) {
+        for (size_t i = 0; i < n; ++i) out[i] = bf16_to_f32(in[i]);
+      } else {
+        bf16_to_f32(in, out, n);
+      }
+      return;
+    }
+    case DType::kF16: {
+      const auto* in = reinterpret_cast<const uint16_t*>(row);
+      if (reference) {
+        for (size_t i = 0; i < n; ++i) out[i] = f16_to_f32(in[i]);
+      } else {
+        f16_to_f32(in, out, n);
+      }
+      return;
+    }
+    default:  // f32; the loader admits no other source dtype
+      std::memcpy(out, row, n * sizeof(float));
+      return;
+  }
+}
+
+float amax(const float* x, int64_t n, bool reference) {
+  if (!reference) return amax_f32(x, static_cast<size_t>(n));
+  float m = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::isnan(x[i])) return x[i];
+    m = std::max(m, std::fabs(x[i]));
+  }
+  return m;
+}
+
+void quantize_e4m3(const float* x, float inv_scale, uint8_t* out, int64_t n, bool reference) {
+  if (!reference) {
+    f32_to_e4m3_scaled(x, inv_scale, out, static_cast<size_t>(n));
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_e4m3(x[i] * inv_scale);
+}
+
+void quantize_i8(const float* x, float inv_scale, int8_t* out, int64_t n, bool reference) {
+  if (!reference && cpu_features().avx512) {
+    quantize_i8_avx512(x, inv_scale, out, n);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    float q = std::nearbyint(x[i] * inv_scale);  // default rounding mode: nearest even
+    out[i] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+  }
+}
+
+Status non_finite_error(const SourceRows& src, int64_t row) {
+  return data_loss("row {} holds a NaN or Inf value", src.row0 + row);
+}
+
+Status for_each_row_block(const QuantContext& ctx, int64_t rows, int64_t grain,
+                          const std::function<Status(int64_t, int64_t)>& fn) {
+  if (ctx.pool == nullptr || ctx.pool->size() == 1) return fn(0, rows);
+  std::mutex mutex;
+  int64_t first_bad = rows;
+  Status error;
+  ctx.pool->parallel_for(rows, grain, [&](int64_t begin, int64_t end) {
+    Status s = fn(begin, end);
+    if (s.ok()) return;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (begin < first_bad) {
+      first_bad = begin;
+      error = std::move(s);
+    }
+  });
+  return error;
+}
+
+float* scratch_row(int64_t cols, int slot) {
+  thread_local std::vector<float> rows[2];
+  std::vector<float>& v = rows[slot];
+  if (v.size() < static_cast<size_t>(cols)) v.resize(static_cast<size_t>(cols));
+  return v.data();
+}
+
+}  // namespace qswap::quant

@@ -1,0 +1,37 @@
+// Row-level building blocks shared by the schemes. Each op has a scalar reference (per-element
+// conversion functions) and a fast path (the dispatched bulk kernels); `reference` picks one.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "qswap/quant/scheme.h"
+
+namespace qswap::quant {
+
+// Row r of `src` (relative to src.row0) as f32.
+void load_row_f32(const SourceRows& src, int64_t r, float* out, bool reference);
+// max |x|; NaN if any element is NaN (so non-finite weights are caught by one check).
+float amax(const float* x, int64_t n, bool reference);
+// out[i] = e4m3(saturate(x[i] * inv_scale)), RNE.
+void quantize_e4m3(const float* x, float inv_scale, uint8_t* out, int64_t n, bool reference);
+// out[i] = clamp(rne(x[i] * inv_scale), -127, 127).
+void quantize_i8(const float* x, float inv_scale, int8_t* out, int64_t n, bool reference);
+void quantize_i8_avx512(const float* x, float inv_scale, int8_t* out, int64_t n);
+
+// scale = amax / qmax, with the zero-tensor guard of DESIGN.md (scale 1, all codes 0).
+inline float scale_for(float amax_value, float qmax) { return amax_value == 0.0f ? 1.0f : amax_value / qmax; }
+
+Status non_finite_error(const SourceRows& src, int64_t row);
+
+// Runs fn(begin, end) over row indices [0, rows) (relative to src.row0), on ctx.pool if set, and
+// returns the error of the lowest failing row, if any.
+Status for_each_row_block(const QuantContext& ctx, int64_t rows, int64_t grain,
+                          const std::function<Status(int64_t, int64_t)>& fn);
+
+// Thread-local scratch for one converted row.
+float* scratch_row(int64_t cols, int slot = 0);
+
+inline constexpr float kE4m3Max = 448.0f;
+
+}  // namespace qswap::quant

@@ -1,0 +1,68 @@
+// Quantization schemes: how a linear layer's full-precision weight [N out, K in] becomes its
+// kernel tensors. Every FP8 scheme is e4m3 data under a different scale layout (DESIGN.md,
+// "Numerics"); int8-channel is the one integer layout; `none` keeps bf16.
+//
+// A scheme quantizes *row groups*: the rows that share scales. A group can be quantized the moment
+// all its rows have arrived, straight into its rows of the kernel tensors — which is what lets the
+// loader skip staging for every scheme but per-tensor FP8 (whose group is the whole parameter).
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qswap/base/status.h"
+#include "qswap/base/thread_pool.h"
+#include "qswap/tensor/tensor.h"
+
+namespace qswap {
+
+enum class QuantKind { kNone, kFp8Tensor, kFp8Channel, kFp8Block, kMxfp8, kInt8Channel };
+
+// A kernel tensor's declaration: known before any weight data exists, so it can be allocated once.
+struct KernelTensorSpec {
+  std::string suffix;  // "weight", "weight_scale"
+  DType dtype;
+  Shape shape;
+};
+
+// Rows [row0, row0 + rows) of a parameter in the checkpoint's dtype (bf16, f16 or f32), row-major
+// with `cols` elements per row.
+struct SourceRows {
+  DType dtype;
+  const std::byte* data;
+  int64_t row0;
+  int64_t rows;
+  int64_t cols;
+};
+
+struct QuantContext {
+  bool reference = false;       // scalar per-element path (the fast path must equal it bit for bit)
+  ThreadPool* pool = nullptr;   // split rows across threads when set
+};
+
+class QuantScheme {
+ public:
+  virtual ~QuantScheme() = default;
+
+  virtual QuantKind kind() const = 0;
+  virtual std::string_view name() const = 0;  // "fp8-block"
+  // Rows of a [n, k] weight that share scales: 1, a tile height, or n (the whole tensor).
+  virtual int64_t row_group(int64_t n, int64_t k) const = 0;
+  virtual std::vector<KernelTensorSpec> kernel_tensors(int64_t n, int64_t k) const = 0;
+  // Quantizes whole row groups [src.row0, src.row0 + src.rows) into `out` (the tensors
+  // kernel_tensors() declared, in order). Returns data_loss naming a non-finite row.
+  virtual Status quantize(const SourceRows& src, std::span<const TensorView> out, const QuantContext& ctx) const = 0;
+};
+
+Result<std::unique_ptr<QuantScheme>> make_quant_scheme(std::string_view name);
+std::vector<std::string_view> quant_scheme_names();
+
+// Declarations of a non-linear parameter (norms, biases, embeddings), kept in bf16 by every scheme.
+std::vector<KernelTensorSpec> passthrough_kernel_tensors(const Shape& shape);
+// Converts `n` elements of `src_dtype` to bf16 (RNE), failing on NaN/Inf with the element index.
+Status copy_to_bf16(DType src_dtype, const std::byte* src, uint16_t* dst, int64_t n, bool reference);
+
+}  // namespace qswap

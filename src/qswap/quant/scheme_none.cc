@@ -1,0 +1,35 @@
+// `none`: linear weights stay bf16; f16/f32 sources are rounded to bf16 (RNE).
+#include "qswap/quant/row_ops.h"
+#include "qswap/quant/scheme_registry.h"
+
+namespace qswap::quant {
+namespace {
+
+class NoneScheme final : public QuantScheme {
+ public:
+  QuantKind kind() const override { return QuantKind::kNone; }
+  std::string_view name() const override { return "none"; }
+  int64_t row_group(int64_t, int64_t) const override { return 1; }
+  std::vector<KernelTensorSpec> kernel_tensors(int64_t n, int64_t k) const override {
+    return {{"weight", DType::kBF16, {n, k}}};
+  }
+  Status quantize(const SourceRows& src, std::span<const TensorView> out, const QuantContext& ctx) const override {
+    auto* weight = out[0].as<uint16_t>();
+    const size_t row_bytes = static_cast<size_t>(src.cols) * dtype_size(src.dtype);
+    return for_each_row_block(ctx, src.rows, 64, [&](int64_t begin, int64_t end) -> Status {
+      for (int64_t r = begin; r < end; ++r) {
+        const std::byte* in = src.data + static_cast<size_t>(r) * row_bytes;
+        if (!copy_to_bf16(src.dtype, in, weight + (src.row0 + r) * src.cols, src.cols, ctx.reference).ok()) {
+          return non_finite_error(src, r);
+        }
+      }
+      return {};
+    });
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<QuantScheme> make_none_scheme() { return std::make_unique<NoneScheme>(); }
+
+}  // namespace qswap::quant
