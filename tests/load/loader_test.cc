@@ -278,8 +278,8 @@ TEST_P(SchemeTest, FaultsAreNamedAndTransactionsRollBack) {
 
 INSTANTIATE_TEST_SUITE_P(AllSchemes, SchemeTest,
                          ::testing::Values("none", "fp8", "fp8-channel", "fp8-block", "mxfp8", "int8-channel"),
-                         [](const auto& info) {
-                           std::string s = info.param;
+                         [](const auto& param_info) {
+                           std::string s = param_info.param;
                            std::replace(s.begin(), s.end(), '-', '_');
                            return s;
                          });

@@ -1,0 +1,23 @@
+// Shared by the benchmarks: the machine's own limits, measured in the same run.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "qswap/base/thread_pool.h"
+
+namespace qswap::bench {
+
+// memcpy throughput in GB/s (bytes copied per second) over `bytes`-sized buffers, best of `reps`,
+// split across the pool's threads.
+double memcpy_gb_per_s(ThreadPool& pool, size_t bytes, int reps = 5);
+
+// Resets the process's peak-RSS counter (VmHWM), so one run's peak can be read afterwards.
+void reset_peak_rss();
+
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace qswap::bench
