@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "qswap/base/cpu.h"
+#include "qswap/quant/row_ops_avx512.h"
 #include "qswap/tensor/convert.h"
 
 namespace qswap::quant {
@@ -59,7 +60,7 @@ void quantize_e4m3(const float* x, float inv_scale, uint8_t* out, int64_t n, boo
 
 void quantize_i8(const float* x, float inv_scale, int8_t* out, int64_t n, bool reference) {
   if (!reference && cpu_features().avx512) {
-    quantize_i8_avx512(x, inv_scale, out, n);
+    avx512::quantize_i8(x, inv_scale, out, n);
     return;
   }
   for (int64_t i = 0; i < n; ++i) {

@@ -17,7 +17,6 @@ float amax(const float* x, int64_t n, bool reference);
 void quantize_e4m3(const float* x, float inv_scale, uint8_t* out, int64_t n, bool reference);
 // out[i] = clamp(rne(x[i] * inv_scale), -127, 127).
 void quantize_i8(const float* x, float inv_scale, int8_t* out, int64_t n, bool reference);
-void quantize_i8_avx512(const float* x, float inv_scale, int8_t* out, int64_t n);
 
 // scale = amax / qmax, with the zero-tensor guard of DESIGN.md (scale 1, all codes 0).
 inline float scale_for(float amax_value, float qmax) { return amax_value == 0.0f ? 1.0f : amax_value / qmax; }
