@@ -2,7 +2,7 @@
 
 add_library(qswap_warnings INTERFACE)
 target_compile_options(qswap_warnings INTERFACE
-  -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor -Wimplicit-fallthrough
+  -Wall -Wextra -Wpedantic $<$<CXX_COMPILER_ID:GNU>:-Wshadow=local> -Wnon-virtual-dtor -Wimplicit-fallthrough
   -Wmissing-declarations)
 if(QSWAP_WERROR)
   target_compile_options(qswap_warnings INTERFACE -Werror)
