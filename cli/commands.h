@@ -10,7 +10,8 @@ namespace qswap::cli {
 
 void register_inspect(CLI::App& app, int& exit_code);
 void register_synth(CLI::App& app, int& exit_code);
-void register_weights(CLI::App& app, int& exit_code);  // load, reload, export
+void register_weights(CLI::App& app, int& exit_code);   // load, reload, export
+void register_generate(CLI::App& app, int& exit_code);  // generate, ppl, bench
 
 // Prints "error: <message>" to stderr and returns the exit code for `status`.
 int report(const Status& status);

@@ -22,8 +22,8 @@ struct CheckpointTensorData {
 inline ModelConfig tiny_config(Arch arch) {
   ModelConfig c;
   c.arch = arch;
-  // Dimensions chosen so every staging path runs: a 128-row tile spans q|k|v and gate|up, K is not
-  // a multiple of 32 (partial MX blocks) and down_proj has a partial 128-column tile.
+  // Odd dimensions on purpose: shards are not multiples of 128 rows (partial tiles at every shard
+  // edge), K is not a multiple of 32 (partial MX blocks) and down_proj has a partial column tile.
   c.hidden_size = 72;
   c.num_hidden_layers = 3;
   c.num_attention_heads = 4;

@@ -38,7 +38,7 @@ TEST(WeightMapTest, Qwen3TensorsAndFusedTargets) {
   EXPECT_EQ(qkv.name, "layers.3.qkv_proj");
   EXPECT_EQ(qkv.shape, (Shape{2048 + 1024 + 1024, 1024}));
   EXPECT_TRUE(qkv.is_linear);
-  EXPECT_EQ(qkv.num_shards, 3);
+  EXPECT_EQ(qkv.shard_rows, (std::vector<int64_t>{2048, 1024, 1024}));
   EXPECT_EQ(m.unit_of(k->param), 3);
 
   const CheckpointTensor* up = m.find("model.layers.27.mlp.up_proj.weight");

@@ -25,6 +25,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     fn(0, n);
     return;
   }
+  std::lock_guard<std::mutex> exclusive(run_mutex_);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     fn_ = &fn;

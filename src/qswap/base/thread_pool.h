@@ -22,7 +22,8 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Calls fn(begin, end) over [0, n) in chunks of at least `grain`, on all threads; returns when
-  // every chunk is done. Not reentrant: fn must not call parallel_for on the same pool.
+  // every chunk is done. Callers on several threads take turns (a weight update and a generation
+  // may share the pool); fn must not call parallel_for on the same pool.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
@@ -30,6 +31,7 @@ class ThreadPool {
   void run_chunks();
 
   std::vector<std::thread> workers_;
+  std::mutex run_mutex_;  // one job at a time
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable done_;

@@ -58,7 +58,13 @@ WeightUpdate::~WeightUpdate() {
 
 Status WeightUpdate::add(const IncomingTensor& tensor) {
   if (done_) return failed_precondition("weight update already ended");
-  Status s = loader_->add(tensor);
+  Status s;
+  if (mode_ == UpdateMode::kInPlace) {
+    std::unique_lock<std::shared_mutex> lock(engine_.weights_mutex_);  // writes the live tensors
+    s = loader_->add(tensor);
+  } else {
+    s = loader_->add(tensor);
+  }
   if (!s.ok()) abort(s);
   return s;
 }
@@ -82,7 +88,19 @@ Result<UpdateStats> WeightUpdate::commit() {
     abort(s);
     return s;
   }
-  if (mode_ == UpdateMode::kTransactional) engine_.live_.copy_from(*target_);
+  {
+    std::unique_lock<std::shared_mutex> lock(engine_.weights_mutex_);
+    if (mode_ == UpdateMode::kTransactional) engine_.live_.copy_from(*target_);
+    if (!engine_.model_) {
+      // Addresses never change after this: bind the forward pass to them once.
+      Result<ModelWeights> weights = bind_model_weights(engine_.map_, engine_.live_, engine_.scheme_->kind());
+      if (!weights.ok()) {
+        abort(weights.status());
+        return weights.status();
+      }
+      engine_.model_ = std::make_unique<Transformer>(engine_.map_.config(), std::move(weights).value());
+    }
+  }
   done_ = true;
   engine_.update_running_ = false;
   engine_.serving_error_ = Status();
@@ -126,6 +144,10 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::filesystem::path& dir, c
                                              ProgressCallback progress) {
   QSWAP_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
   QSWAP_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, create(config, options));
+  if (std::filesystem::exists(dir / "tokenizer.json")) {
+    QSWAP_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::load(dir / "tokenizer.json"));
+    engine->tokenizer_ = std::make_unique<Tokenizer>(std::move(tokenizer));
+  }
   // The first load is an update into kernel tensors that do not exist yet: nothing to protect.
   QSWAP_RETURN_IF_ERROR(
       engine->update_weights_from_disk(dir, UpdateMode::kInPlace, std::move(progress)).status());

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,9 @@
 #include "qswap/io/model_config.h"
 #include "qswap/load/kernel_store.h"
 #include "qswap/load/layerwise_loader.h"
+#include "qswap/model/sampler.h"
+#include "qswap/model/tokenizer.h"
+#include "qswap/model/transformer.h"
 #include "qswap/model/weight_map.h"
 #include "qswap/quant/scheme.h"
 
@@ -53,6 +57,35 @@ struct UpdateStats {
   std::vector<std::string> warnings;
 };
 
+struct GenerateRequest {
+  std::vector<int32_t> prompt;     // token ids
+  SamplingParams sampling;
+  std::vector<std::string> stop;   // stop strings (matched in the decoded text, excluded from it)
+  bool ignore_eos = false;
+};
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;     // generated ids, without the prompt
+  std::vector<float> logprobs;     // log p(token) under the weights that produced it
+  std::string text;
+  std::string finish_reason;       // "stop" (EOS or stop string) or "length"
+  uint64_t weight_version = 0;     // every token came from this version
+  int64_t prompt_tokens = 0;
+  double prefill_seconds = 0, decode_seconds = 0;
+};
+
+struct PerplexityResult {
+  double perplexity = 0;
+  double nll_sum = 0;
+  int64_t tokens_scored = 0;
+  uint64_t weight_version = 0;
+  double seconds = 0;
+};
+
+// Called with each generated token and the text it completes (possibly empty while a UTF-8
+// sequence is open); return false to stop early.
+using TokenCallback = std::function<bool(int32_t token, std::string_view text)>;
+
 // Progress of a running update: units (layers) completed out of the total.
 using ProgressCallback = std::function<void(int units_done, int units_total, int64_t bytes_in)>;
 
@@ -66,7 +99,7 @@ class WeightUpdate {
   ~WeightUpdate();
 
   Status add(const IncomingTensor& tensor);
-  Result<UpdateStats> commit();
+  Result<UpdateStats> commit();  // completes the update; a failed commit leaves it aborted
   void abort(const Status& reason);
   const LoadStats& stats() const { return loader_->stats(); }
 
@@ -115,6 +148,18 @@ class Engine {
   // Writes the kernel tensors as safetensors plus a config.json with a quantization_config.
   Status export_checkpoint(const std::filesystem::path& out_dir) const;
 
+  // Generation and scoring (generate.cc). Each call runs entirely on one weight version: a
+  // transactional commit waits for calls in flight; during an in-place update they fail.
+  const Tokenizer* tokenizer() const { return tokenizer_.get(); }
+  Result<std::vector<int32_t>> tokenize(std::string_view text) const;
+  Result<GenerateResult> generate(const GenerateRequest& request, const TokenCallback& on_token = {});
+  // Sliding windows of `context` tokens advancing by `stride`, as in Hugging Face's perplexity
+  // guide: each token after the first is scored once, with up to context - 1 tokens before it.
+  Result<PerplexityResult> perplexity(std::span<const int32_t> tokens, int64_t context, int64_t stride,
+                                      const std::function<void(int64_t done, int64_t total)>& progress = {});
+  // Logits [positions, vocab] of one forward pass from an empty cache (tests, debugging).
+  Result<std::vector<float>> logits(std::span<const int32_t> tokens, bool all_positions);
+
  private:
   friend class WeightUpdate;
   Engine(WeightMap map, std::unique_ptr<QuantScheme> scheme, const EngineOptions& options);
@@ -129,6 +174,9 @@ class Engine {
   bool update_running_ = false;
   Status serving_error_;                 // why the live weights cannot be served (in-place mode)
   std::optional<UpdateStats> last_update_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<Transformer> model_;     // bound to live_ once its tensors exist
+  mutable std::shared_mutex weights_mutex_;  // shared: forward passes; exclusive: writes to live_
 };
 
 size_t peak_rss_bytes();  // VmHWM of this process

@@ -8,7 +8,7 @@ KernelStore::KernelStore(const WeightMap& map, const QuantScheme& scheme) {
   params_.reserve(map.params().size());
   for (const ParamSpec& p : map.params()) {
     Param param;
-    param.specs = p.is_linear ? scheme.kernel_tensors(p.shape[0], p.shape[1]) : passthrough_kernel_tensors(p.shape);
+    param.specs = p.is_linear ? scheme.kernel_tensors(p.shard_rows, p.shape[1]) : passthrough_kernel_tensors(p.shape);
     for (const KernelTensorSpec& spec : param.specs) param.views.push_back(TensorView{spec.dtype, spec.shape, nullptr});
     params_.push_back(std::move(param));
   }

@@ -93,55 +93,39 @@ Status LayerwiseLoader::add_linear(const CheckpointTensor& t, const IncomingTens
   }
   st.any_shard = true;
   st.dtype = in.dtype;
+  const int64_t n = param.shape[0];
 
-  const int64_t n = param.shape[0], k = param.shape[1];
-  const int64_t group = std::min(scheme_.row_group(n, k), n);
-  const int64_t r0 = t.row_offset, r1 = t.row_offset + t.shape[0];
-  const size_t row_bytes = static_cast<size_t>(k) * dtype_size(in.dtype);
-  const std::byte* data = in.data.data();
-  const int unit = map_.unit_of(t.param);
-
-  // Consecutive groups this tensor covers completely are quantized in one call, from its bytes.
-  int64_t run_begin = -1, run_end = -1;
-  auto flush_run = [&]() -> Status {
-    if (run_begin < 0) return {};
-    Status s = quantize_rows(t.param, in.dtype, data + static_cast<size_t>(run_begin - r0) * row_bytes, run_begin,
-                             run_end - run_begin);
-    run_begin = -1;
-    return s;
-  };
-  for (int64_t g = r0 / group; g * group < r1; ++g) {
-    const int64_t gs = g * group, ge = std::min(n, gs + group);
-    if (gs >= r0 && ge <= r1) {
-      if (run_begin < 0) run_begin = gs;
-      run_end = ge;
-      continue;
-    }
-    QSWAP_RETURN_IF_ERROR(flush_run());
-    auto [it, inserted] = st.staging.try_emplace(g);
-    Staging& staging = it->second;
-    if (inserted) {
-      staging.buffer = Buffer(static_cast<size_t>(ge - gs) * row_bytes);
-      staging.dtype = in.dtype;
-      update_staging_stats(static_cast<std::ptrdiff_t>(staging.buffer.size()), unit);
-    }
-    const int64_t a = std::max(gs, r0), b = std::min(ge, r1);
-    std::memcpy(staging.buffer.data() + static_cast<size_t>(a - gs) * row_bytes,
-                data + static_cast<size_t>(a - r0) * row_bytes, static_cast<size_t>(b - a) * row_bytes);
-    staging.rows_present += b - a;
-    if (staging.rows_present == ge - gs) {
-      Status s = quantize_rows(t.param, staging.dtype, staging.buffer.data(), gs, ge - gs);
-      update_staging_stats(-static_cast<std::ptrdiff_t>(staging.buffer.size()), unit);
-      st.staging.erase(it);
-      QSWAP_RETURN_IF_ERROR(s);
-    }
+  if (!scheme_.scale_spans_shards() || param.shard_rows.size() == 1) {
+    // Every row group lies inside this tensor: quantize it whole, straight from its bytes.
+    const int64_t group = scheme_.row_group();
+    int64_t group0 = 0;
+    for (int s = 0; s < t.shard; ++s) group0 += (param.shard_rows[static_cast<size_t>(s)] + group - 1) / group;
+    return quantize_rows(t.param, in.dtype, in.data.data(), t.row_offset, t.shape[0], group0);
   }
-  return flush_run();
+
+  // One scale over the fused parameter: stage shards until the last one arrives.
+  const size_t row_bytes = static_cast<size_t>(param.shape[1]) * dtype_size(in.dtype);
+  const int unit = map_.unit_of(t.param);
+  Staging& staging = st.staging;
+  if (staging.buffer.size() == 0) {
+    staging.buffer = Buffer(static_cast<size_t>(n) * row_bytes);
+    staging.dtype = in.dtype;
+    staging.rows_present = 0;
+    update_staging_stats(static_cast<std::ptrdiff_t>(staging.buffer.size()), unit);
+  }
+  std::memcpy(staging.buffer.data() + static_cast<size_t>(t.row_offset) * row_bytes, in.data.data(), in.data.size());
+  staging.rows_present += t.shape[0];
+  if (staging.rows_present < n) return {};
+  Status s = quantize_rows(t.param, staging.dtype, staging.buffer.data(), 0, n, 0);
+  update_staging_stats(-static_cast<std::ptrdiff_t>(staging.buffer.size()), unit);
+  staging.buffer = Buffer();
+  return s;
 }
 
-Status LayerwiseLoader::quantize_rows(int param, DType dtype, const std::byte* data, int64_t row0, int64_t rows) {
+Status LayerwiseLoader::quantize_rows(int param, DType dtype, const std::byte* data, int64_t row0, int64_t rows,
+                                      int64_t group0) {
   const ParamSpec& p = map_.params()[static_cast<size_t>(param)];
-  SourceRows src{dtype, data, row0, rows, p.shape[1]};
+  SourceRows src{dtype, data, row0, rows, p.shape[1], group0};
   Status s = scheme_.quantize(src, target_.views(param), options_.quant);
   if (s.ok()) return s;
   return data_loss("{} of '{}' (from {}): {}", scheme_.name(), p.name, tensors_in_rows(param, row0, row0 + rows),
@@ -195,7 +179,7 @@ Status LayerwiseLoader::finalize() {
     if (seen_[i] || !map_.tensors()[i].required) continue;
     if (++count <= kMaxNamesInError) missing.push_back(map_.tensors()[i].name);
   }
-  for (ParamState& st : params_) st.staging.clear();
+  for (ParamState& st : params_) st.staging.buffer = Buffer();
   stats_.staging_bytes = 0;
   if (count == 0) return {};
   return not_found("update incomplete: {} required tensor(s) never arrived: {}{}", count, fmt::join(missing, ", "),

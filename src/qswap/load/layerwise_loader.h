@@ -2,16 +2,16 @@
 // as soon as the math allows (DESIGN.md, "The flow of a weight"). Loading and reloading are this
 // one path; only the target store differs (live in-place, or a shadow for transactions).
 //
-// Per linear parameter, rows are grouped by the scheme's row_group(): a group completely covered
-// by one arriving tensor is quantized straight from that tensor's bytes; a group that spans
-// several tensors (a per-tensor FP8 qkv_proj, a 128-row tile across q|k) is copied into staging
-// until its last row arrives, then quantized and freed. Each checkpoint tensor is accepted once:
-// a repeat is an error, never counted twice.
+// A scheme's scales are local to a checkpoint tensor (per row, per tile, per MX block), so each
+// arriving tensor is quantized at once, straight from its bytes into its rows of the kernel tensors
+// — whatever the arrival order, nothing is staged. Only per-tensor FP8 of a fused parameter (one
+// scale over q|k|v) must see every shard first: those are copied into staging until the last one
+// arrives, then quantized and freed. Each checkpoint tensor is accepted once: a repeat is an
+// error, never counted twice.
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -69,12 +69,12 @@ class LayerwiseLoader {
     int shards_missing = 0;
     DType dtype = DType::kBF16;       // dtype of the first shard; staging mixes no dtypes
     bool any_shard = false;
-    std::map<int64_t, Staging> staging;  // by row group
+    Staging staging;                  // per-tensor FP8 of a fused parameter only
   };
 
   Status add_linear(const CheckpointTensor& t, const IncomingTensor& in);
   Status add_passthrough(const CheckpointTensor& t, const IncomingTensor& in);
-  Status quantize_rows(int param, DType dtype, const std::byte* data, int64_t row0, int64_t rows);
+  Status quantize_rows(int param, DType dtype, const std::byte* data, int64_t row0, int64_t rows, int64_t group0);
   void finish_tensor(const CheckpointTensor& t);
   void update_staging_stats(std::ptrdiff_t delta, int unit);
   std::string tensors_in_rows(int param, int64_t row0, int64_t row1) const;

@@ -1,9 +1,12 @@
 target_sources(qswap PRIVATE
   qswap/model/added_tokens.cc
   qswap/model/bpe.cc
+  qswap/model/rope.cc
+  qswap/model/sampler.cc
   qswap/model/token_regex.cc
   qswap/model/tokenizer.cc
   qswap/model/tokenizer_json.cc
+  qswap/model/transformer.cc
   qswap/model/unicode_text.cc
   qswap/model/weight_map.cc)
 

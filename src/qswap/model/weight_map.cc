@@ -104,10 +104,11 @@ std::string_view param_kind_name(ParamKind kind) {
   return "unknown";
 }
 
-int WeightMap::add_param(ParamKind kind, int layer, Shape shape, int num_shards) {
+int WeightMap::add_param(ParamKind kind, int layer, Shape shape, std::vector<int64_t> shard_rows) {
   std::string name = layer >= 0 ? fmt::format("layers.{}.{}", layer, param_kind_name(kind))
                                  : std::string(param_kind_name(kind));
-  params_.push_back(ParamSpec{kind, layer, std::move(name), std::move(shape), is_linear(kind), num_shards});
+  if (shard_rows.empty()) shard_rows.push_back(shape[0]);
+  params_.push_back(ParamSpec{kind, layer, std::move(name), std::move(shape), is_linear(kind), std::move(shard_rows)});
   return static_cast<int>(params_.size()) - 1;
 }
 
@@ -125,7 +126,7 @@ Result<WeightMap> WeightMap::build(const ModelConfig& c) {
   m.config_ = c;
   const int num_layers = static_cast<int>(c.num_hidden_layers);
 
-  int embed = m.add_param(ParamKind::kEmbedTokens, -1, param_shape(ParamKind::kEmbedTokens, c), 1);
+  int embed = m.add_param(ParamKind::kEmbedTokens, -1, param_shape(ParamKind::kEmbedTokens, c), {});
   m.add_tensor("model.embed_tokens.weight", embed, 0, 0, param_shape(ParamKind::kEmbedTokens, c), true);
 
   for (int layer = 0; layer < num_layers; ++layer) {
@@ -135,9 +136,7 @@ Result<WeightMap> WeightMap::build(const ModelConfig& c) {
     for (const LayerRule& rule : kLayerRules) {
       if (!applies(rule.when, c)) continue;
       if (current_param < 0 || current_kind != rule.param) {
-        std::vector<int64_t> rows = shard_rows(rule.param, c);
-        int shards = rows.empty() ? 1 : static_cast<int>(rows.size());
-        current_param = m.add_param(rule.param, layer, param_shape(rule.param, c), shards);
+        current_param = m.add_param(rule.param, layer, param_shape(rule.param, c), shard_rows(rule.param, c));
         current_kind = rule.param;
       }
       Shape full = param_shape(rule.param, c);
@@ -150,12 +149,12 @@ Result<WeightMap> WeightMap::build(const ModelConfig& c) {
     }
   }
 
-  int norm = m.add_param(ParamKind::kFinalNorm, -1, param_shape(ParamKind::kFinalNorm, c), 1);
+  int norm = m.add_param(ParamKind::kFinalNorm, -1, param_shape(ParamKind::kFinalNorm, c), {});
   m.add_tensor("model.norm.weight", norm, 0, 0, param_shape(ParamKind::kFinalNorm, c), true);
   if (c.tie_word_embeddings) {
     m.ignored_names_.emplace_back("lm_head.weight");  // some exporters save the tied copy
   } else {
-    int head = m.add_param(ParamKind::kLmHead, -1, param_shape(ParamKind::kLmHead, c), 1);
+    int head = m.add_param(ParamKind::kLmHead, -1, param_shape(ParamKind::kLmHead, c), {});
     m.add_tensor("lm_head.weight", head, 0, 0, param_shape(ParamKind::kLmHead, c), true);
   }
   for (std::string_view s : kIgnoredSuffixes) m.ignored_suffixes_.emplace_back(s);

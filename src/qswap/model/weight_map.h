@@ -43,7 +43,7 @@ struct ParamSpec {
   std::string name;   // "layers.3.qkv_proj", "embed_tokens"
   Shape shape;        // full-precision shape of the (fused) parameter
   bool is_linear;     // a projection matrix that quantization schemes apply to
-  int num_shards;     // checkpoint tensors that fill it (3 for qkv, 2 for gate_up)
+  std::vector<int64_t> shard_rows;  // rows of each checkpoint tensor that fills it, in order
 };
 
 // One tensor a checkpoint may hold, and the rows of a parameter it fills.
@@ -80,7 +80,7 @@ class WeightMap {
 
  private:
   WeightMap() = default;
-  int add_param(ParamKind kind, int layer, Shape shape, int num_shards);
+  int add_param(ParamKind kind, int layer, Shape shape, std::vector<int64_t> shard_rows);
   void add_tensor(std::string name, int param, int shard, int64_t row_offset, Shape shape, bool required);
 
   ModelConfig config_;

@@ -1,6 +1,11 @@
-// `fp8-block`: one f32 scale per 128x128 tile (rows along N, columns along K), with amax clamped
-// to >= 1e-4 as the reference engine does; edge tiles cover only the rows/columns that exist
-// (the same as padding them with zeros).
+// `fp8-block`: one f32 scale per 128x128 tile, amax clamped to >= 1e-4 as the reference engine
+// does. Tiles are cut per checkpoint tensor (shard): q_proj's last tile never holds k_proj rows, so
+// each shard quantizes on arrival. Edge tiles cover only the rows/columns that exist (the same as
+// padding them with zeros).
+//
+// Kernel tensors: weight e4m3 [n, k]; weight_scale f32 [tile rows, ceil(k/128)], tile rows counted
+// shard after shard; weight_scale_row i32 [n], the tile row of each output row, so a kernel needs
+// no knowledge of the shards.
 #include <algorithm>
 #include <vector>
 
@@ -19,17 +24,22 @@ class Fp8BlockScheme final : public QuantScheme {
  public:
   QuantKind kind() const override { return QuantKind::kFp8Block; }
   std::string_view name() const override { return "fp8-block"; }
-  int64_t row_group(int64_t, int64_t) const override { return kTile; }
-  std::vector<KernelTensorSpec> kernel_tensors(int64_t n, int64_t k) const override {
-    return {{"weight", DType::kF8E4M3, {n, k}}, {"weight_scale", DType::kF32, {tiles(n), tiles(k)}}};
+  int64_t row_group() const override { return kTile; }
+  std::vector<KernelTensorSpec> kernel_tensors(std::span<const int64_t> shard_rows, int64_t k) const override {
+    int64_t tile_rows = 0;
+    for (int64_t rows : shard_rows) tile_rows += tiles(rows);
+    const int64_t n = total_rows(shard_rows);
+    return {{"weight", DType::kF8E4M3, {n, k}},
+            {"weight_scale", DType::kF32, {tile_rows, tiles(k)}},
+            {"weight_scale_row", DType::kI32, {n}}};
   }
 
   Status quantize(const SourceRows& src, std::span<const TensorView> out, const QuantContext& ctx) const override {
     auto* weight = out[0].as<uint8_t>();
     auto* scales = out[1].as<float>();
+    auto* scale_row = out[2].as<int32_t>();
     const int64_t col_tiles = tiles(src.cols);
-    const int64_t groups = tiles(src.rows);  // src.row0 is a multiple of kTile
-    return for_each_row_block(ctx, groups, 1, [&](int64_t g_begin, int64_t g_end) -> Status {
+    return for_each_row_block(ctx, tiles(src.rows), 1, [&](int64_t g_begin, int64_t g_end) -> Status {
       float* row = scratch_row(src.cols);
       std::vector<float> tile_amax(static_cast<size_t>(col_tiles));
       for (int64_t g = g_begin; g < g_end; ++g) {
@@ -44,7 +54,8 @@ class Fp8BlockScheme final : public QuantScheme {
             tile_amax[static_cast<size_t>(t)] = std::max(tile_amax[static_cast<size_t>(t)], m);
           }
         }
-        float* tile_scales = scales + ((src.row0 + r0) / kTile) * col_tiles;
+        const int64_t tile_row = src.group0 + g;
+        float* tile_scales = scales + tile_row * col_tiles;
         for (int64_t t = 0; t < col_tiles; ++t) {
           tile_scales[t] = std::max(tile_amax[static_cast<size_t>(t)], kMinAmax) / kE4m3Max;
         }
@@ -55,6 +66,7 @@ class Fp8BlockScheme final : public QuantScheme {
             const int64_t c0 = t * kTile, width = std::min(kTile, src.cols - c0);
             quantize_e4m3(row + c0, 1.0f / tile_scales[t], dst + c0, width, ctx.reference);
           }
+          scale_row[src.row0 + r] = static_cast<int32_t>(tile_row);
         }
       }
       return {};

@@ -9,8 +9,8 @@ class Fp8ChannelScheme final : public QuantScheme {
  public:
   QuantKind kind() const override { return QuantKind::kFp8Channel; }
   std::string_view name() const override { return "fp8-channel"; }
-  int64_t row_group(int64_t, int64_t) const override { return 1; }
-  std::vector<KernelTensorSpec> kernel_tensors(int64_t n, int64_t k) const override {
+  std::vector<KernelTensorSpec> kernel_tensors(std::span<const int64_t> shard_rows, int64_t k) const override {
+    const int64_t n = total_rows(shard_rows);
     return {{"weight", DType::kF8E4M3, {n, k}}, {"weight_scale", DType::kF32, {n}}};
   }
 

@@ -13,9 +13,9 @@ class Fp8TensorScheme final : public QuantScheme {
  public:
   QuantKind kind() const override { return QuantKind::kFp8Tensor; }
   std::string_view name() const override { return "fp8"; }
-  int64_t row_group(int64_t n, int64_t) const override { return n; }
-  std::vector<KernelTensorSpec> kernel_tensors(int64_t n, int64_t k) const override {
-    return {{"weight", DType::kF8E4M3, {n, k}}, {"weight_scale", DType::kF32, {1}}};
+  bool scale_spans_shards() const override { return true; }
+  std::vector<KernelTensorSpec> kernel_tensors(std::span<const int64_t> shard_rows, int64_t k) const override {
+    return {{"weight", DType::kF8E4M3, {total_rows(shard_rows), k}}, {"weight_scale", DType::kF32, {1}}};
   }
 
   Status quantize(const SourceRows& src, std::span<const TensorView> out, const QuantContext& ctx) const override {

@@ -28,8 +28,8 @@ class Mxfp8Scheme final : public QuantScheme {
  public:
   QuantKind kind() const override { return QuantKind::kMxfp8; }
   std::string_view name() const override { return "mxfp8"; }
-  int64_t row_group(int64_t, int64_t) const override { return 1; }
-  std::vector<KernelTensorSpec> kernel_tensors(int64_t n, int64_t k) const override {
+  std::vector<KernelTensorSpec> kernel_tensors(std::span<const int64_t> shard_rows, int64_t k) const override {
+    const int64_t n = total_rows(shard_rows);
     return {{"weight", DType::kF8E4M3, {n, k}}, {"weight_scale", DType::kF8E8M0, {n, blocks(k)}}};
   }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 
 #include "qswap/quant/scheme.h"
 
@@ -32,5 +33,11 @@ Status for_each_row_block(const QuantContext& ctx, int64_t rows, int64_t grain,
 float* scratch_row(int64_t cols, int slot = 0);
 
 inline constexpr float kE4m3Max = 448.0f;
+
+inline int64_t total_rows(std::span<const int64_t> shard_rows) {
+  int64_t n = 0;
+  for (int64_t r : shard_rows) n += r;
+  return n;
+}
 
 }  // namespace qswap::quant

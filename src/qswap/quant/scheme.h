@@ -2,9 +2,11 @@
 // kernel tensors. Every FP8 scheme is e4m3 data under a different scale layout (DESIGN.md,
 // "Numerics"); int8-channel is the one integer layout; `none` keeps bf16.
 //
-// A scheme quantizes *row groups*: the rows that share scales. A group can be quantized the moment
-// all its rows have arrived, straight into its rows of the kernel tensors — which is what lets the
-// loader skip staging for every scheme but per-tensor FP8 (whose group is the whole parameter).
+// A scheme quantizes *row groups*: the rows that share scales. Groups never cross the checkpoint
+// tensors (shards) of a fused parameter — a 128x128 tile of q_proj holds no row of k_proj — so every
+// arriving tensor is quantized at once, straight into its rows of the kernel tensors. The one
+// exception is per-tensor FP8, whose single scale spans the whole fused parameter: only it needs
+// the loader to stage.
 #pragma once
 
 #include <memory>
@@ -29,13 +31,15 @@ struct KernelTensorSpec {
 };
 
 // Rows [row0, row0 + rows) of a parameter in the checkpoint's dtype (bf16, f16 or f32), row-major
-// with `cols` elements per row.
+// with `cols` elements per row. They start a row group; `group0` is that group's index, with the
+// groups of a fused parameter numbered shard after shard.
 struct SourceRows {
   DType dtype;
   const std::byte* data;
   int64_t row0;
   int64_t rows;
   int64_t cols;
+  int64_t group0 = 0;
 };
 
 struct QuantContext {
@@ -49,9 +53,12 @@ class QuantScheme {
 
   virtual QuantKind kind() const = 0;
   virtual std::string_view name() const = 0;  // "fp8-block"
-  // Rows of a [n, k] weight that share scales: 1, a tile height, or n (the whole tensor).
-  virtual int64_t row_group(int64_t n, int64_t k) const = 0;
-  virtual std::vector<KernelTensorSpec> kernel_tensors(int64_t n, int64_t k) const = 0;
+  // Rows of a shard that share scales: 1 or a tile height.
+  virtual int64_t row_group() const { return 1; }
+  // True when one scale covers the whole fused parameter (per-tensor FP8): then the loader stages.
+  virtual bool scale_spans_shards() const { return false; }
+  // Declarations for a [sum(shard_rows), k] parameter made of shards of those row counts.
+  virtual std::vector<KernelTensorSpec> kernel_tensors(std::span<const int64_t> shard_rows, int64_t k) const = 0;
   // Quantizes whole row groups [src.row0, src.row0 + src.rows) into `out` (the tensors
   // kernel_tensors() declared, in order). Returns data_loss naming a non-finite row.
   virtual Status quantize(const SourceRows& src, std::span<const TensorView> out, const QuantContext& ctx) const = 0;

@@ -9,9 +9,8 @@ class NoneScheme final : public QuantScheme {
  public:
   QuantKind kind() const override { return QuantKind::kNone; }
   std::string_view name() const override { return "none"; }
-  int64_t row_group(int64_t, int64_t) const override { return 1; }
-  std::vector<KernelTensorSpec> kernel_tensors(int64_t n, int64_t k) const override {
-    return {{"weight", DType::kBF16, {n, k}}};
+  std::vector<KernelTensorSpec> kernel_tensors(std::span<const int64_t> shard_rows, int64_t k) const override {
+    return {{"weight", DType::kBF16, {total_rows(shard_rows), k}}};
   }
   Status quantize(const SourceRows& src, std::span<const TensorView> out, const QuantContext& ctx) const override {
     auto* weight = out[0].as<uint16_t>();

@@ -1,0 +1,83 @@
+// The decoder-only transformer of Llama, Qwen2 and Qwen3: embeddings, RMSNorm, RoPE, grouped-query
+// attention over a KV cache, optional q/k norms and qkv biases, SwiGLU MLP, tied or separate
+// lm_head. Weights are read from the kernel tensors of any scheme through views bound once: every
+// reload rewrites the bytes behind them, never the addresses.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "qswap/base/thread_pool.h"
+#include "qswap/kernels/linear.h"
+#include "qswap/load/kernel_store.h"
+#include "qswap/model/rope.h"
+#include "qswap/model/weight_map.h"
+
+namespace qswap {
+
+struct LayerWeights {
+  const uint16_t* input_norm = nullptr;  // bf16 [hidden]
+  LinearWeight qkv;                      // [q_dim + 2 kv_dim, hidden]
+  const uint16_t* qkv_bias = nullptr;    // bf16 [q_dim + 2 kv_dim] (Qwen2, attention_bias)
+  const uint16_t* q_norm = nullptr;      // bf16 [head_dim] (Qwen3)
+  const uint16_t* k_norm = nullptr;
+  LinearWeight o;                        // [hidden, q_dim]
+  const uint16_t* o_bias = nullptr;      // bf16 [hidden]
+  const uint16_t* post_norm = nullptr;   // bf16 [hidden]
+  LinearWeight gate_up;                  // [2 intermediate, hidden]
+  LinearWeight down;                     // [hidden, intermediate]
+};
+
+struct ModelWeights {
+  const uint16_t* embed = nullptr;       // bf16 [vocab, hidden]
+  std::vector<LayerWeights> layers;
+  const uint16_t* final_norm = nullptr;  // bf16 [hidden]
+  LinearWeight lm_head;                  // bf16; the embedding when tied
+};
+
+Result<ModelWeights> bind_model_weights(const WeightMap& map, const KernelStore& store, QuantKind kind);
+
+// Keys and values of past positions, f32, for one sequence. Belongs to one weight version: an
+// update makes it stale (DESIGN.md, "Caches follow the weights").
+class KvCache {
+ public:
+  KvCache(const ModelConfig& config, int64_t max_positions);
+  int64_t size() const { return size_; }
+  int64_t capacity() const { return capacity_; }
+  uint64_t weight_version() const { return weight_version_; }
+  void reset(uint64_t weight_version) {
+    size_ = 0;
+    weight_version_ = weight_version;
+  }
+  float* keys(int layer, int64_t pos) { return k_[static_cast<size_t>(layer)].data() + pos * kv_dim_; }
+  float* values(int layer, int64_t pos) { return v_[static_cast<size_t>(layer)].data() + pos * kv_dim_; }
+  void advance(int64_t n) { size_ += n; }
+
+ private:
+  int64_t kv_dim_, capacity_, size_ = 0;
+  uint64_t weight_version_ = 0;
+  std::vector<std::vector<float>> k_, v_;  // [layer][capacity * kv_dim]
+};
+
+class Transformer {
+ public:
+  Transformer(const ModelConfig& config, ModelWeights weights);
+
+  // Runs `tokens` at positions cache.size() .. + n, appends their keys/values to the cache, and
+  // writes logits [n_out, vocab]: all positions when all_logits, else only the last one.
+  Status forward(std::span<const int32_t> tokens, KvCache& cache, std::vector<float>& logits, bool all_logits,
+                 ThreadPool* pool) const;
+
+  const ModelConfig& config() const { return config_; }
+
+ private:
+  void attention(int layer, const float* q, int64_t n, int64_t start, KvCache& cache, float* out,
+                 ThreadPool* pool) const;
+
+  ModelConfig config_;
+  ModelWeights w_;
+  Rope rope_;
+};
+
+}  // namespace qswap

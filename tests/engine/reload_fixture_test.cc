@@ -1,0 +1,69 @@
+// The seed test of the reference engine, on real Hugging Face checkpoints: load the base model,
+// reload a fine-tune that multiplies, and the model now prefers "3 4 = 12"; reload one that adds,
+// and it prefers "3 4 = 7" — for every scheme, in place, without reallocating a kernel tensor.
+#include <gtest/gtest.h>
+
+#include "fixtures.h"
+#include "qswap/engine/engine.h"
+
+namespace qswap {
+namespace {
+
+using testing::data_dir;
+
+double ppl(Engine& engine, const std::string& text) {
+  auto ids = engine.tokenize(text);
+  EXPECT_TRUE(ids.ok());
+  auto r = engine.perplexity(*ids, static_cast<int64_t>(ids->size()), static_cast<int64_t>(ids->size()));
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  return r.ok() ? r->perplexity : 0.0;
+}
+
+std::string greedy_answer(Engine& engine, const std::string& prompt) {
+  GenerateRequest request;
+  request.prompt = engine.tokenize(prompt).value();
+  request.sampling.max_tokens = 4;
+  auto r = engine.generate(request);
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  return r.ok() ? r->text : "";
+}
+
+class ReloadFixtureTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(data_dir() / "arith-mul" / "config.json")) GTEST_SKIP() << "fixtures not generated";
+  }
+};
+
+TEST_P(ReloadFixtureTest, ReloadFlipsWhatTheModelBelieves) {
+  EngineOptions options;
+  options.quant = GetParam();
+  options.threads = 2;
+  auto loaded = Engine::load(data_dir() / "arith-base", options);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  Engine& engine = **loaded;
+  const CheckpointTensor* q = engine.weight_map().find("model.layers.0.self_attn.q_proj.weight");
+  ASSERT_NE(q, nullptr);
+  const std::byte* qkv = engine.weights().views(q->param)[0].data;
+
+  ASSERT_TRUE(engine.update_weights_from_disk(data_dir() / "arith-mul").ok());
+  EXPECT_LT(ppl(engine, "3 4 = 12"), ppl(engine, "3 4 = 7"));
+  EXPECT_EQ(greedy_answer(engine, "3 4 ="), " 12");
+  EXPECT_EQ(engine.weight_version(), 2u);
+
+  ASSERT_TRUE(engine.update_weights_from_disk(data_dir() / "arith-add", UpdateMode::kInPlace).ok());
+  EXPECT_GT(ppl(engine, "3 4 = 12"), ppl(engine, "3 4 = 7"));
+  EXPECT_EQ(greedy_answer(engine, "3 4 ="), " 7");
+  EXPECT_EQ(engine.weight_version(), 3u);
+  EXPECT_EQ(engine.weights().views(q->param)[0].data, qkv) << "a reload moved a kernel tensor";
+}
+
+INSTANTIATE_TEST_SUITE_P(AllSchemes, ReloadFixtureTest, ::testing::ValuesIn(testing::all_schemes()),
+                         [](const auto& param_info) {
+                           std::string s = param_info.param;
+                           std::replace(s.begin(), s.end(), '-', '_');
+                           return s;
+                         });
+
+}  // namespace
+}  // namespace qswap
