@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
-  libpcre2-dev libicu-dev libcpp-httplib-dev
+  libpcre2-dev libicu-dev libcpp-httplib-dev libssl-dev
   clang clang-tidy libclang-rt-14-dev
 )
 
