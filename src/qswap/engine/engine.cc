@@ -90,7 +90,7 @@ Result<UpdateStats> WeightUpdate::commit() {
   }
   {
     std::unique_lock<std::shared_mutex> lock(engine_.weights_mutex_);
-    if (mode_ == UpdateMode::kTransactional) engine_.live_.copy_from(*target_);
+    if (mode_ == UpdateMode::kTransactional) engine_.live_.copy_from(*target_, &engine_.pool_);
     if (!engine_.model_) {
       // Addresses never change after this: bind the forward pass to them once.
       Result<ModelWeights> weights = bind_model_weights(engine_.map_, engine_.live_, engine_.scheme_->kind());

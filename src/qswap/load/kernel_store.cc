@@ -1,5 +1,6 @@
 #include "qswap/load/kernel_store.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace qswap {
@@ -36,12 +37,32 @@ size_t KernelStore::declared_bytes() const {
   return n;
 }
 
-void KernelStore::copy_from(const KernelStore& other) {
+void KernelStore::copy_from(const KernelStore& other, ThreadPool* pool) {
+  for (int i = 0; i < num_params(); ++i) ensure_allocated(i);
+  // In 1 MB pieces, so two threads share even a model of one huge embedding.
+  constexpr size_t kPiece = 1 << 20;
+  struct Piece {
+    std::byte* dst;
+    const std::byte* src;
+    size_t size;
+  };
+  std::vector<Piece> pieces;
   for (size_t i = 0; i < params_.size(); ++i) {
-    ensure_allocated(static_cast<int>(i));
     for (size_t t = 0; t < params_[i].buffers.size(); ++t) {
-      std::memcpy(params_[i].buffers[t].data(), other.params_[i].buffers[t].data(), params_[i].buffers[t].size());
+      const size_t size = params_[i].buffers[t].size();
+      for (size_t off = 0; off < size; off += kPiece) {
+        pieces.push_back({params_[i].buffers[t].data() + off, other.params_[i].buffers[t].data() + off,
+                          std::min(kPiece, size - off)});
+      }
     }
+  }
+  auto copy = [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) std::memcpy(pieces[static_cast<size_t>(p)].dst, pieces[static_cast<size_t>(p)].src, pieces[static_cast<size_t>(p)].size);
+  };
+  if (pool != nullptr) {
+    pool->parallel_for(static_cast<int64_t>(pieces.size()), 4, copy);
+  } else {
+    copy(0, static_cast<int64_t>(pieces.size()));
   }
 }
 

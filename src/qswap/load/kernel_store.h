@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "qswap/base/thread_pool.h"
 #include "qswap/model/weight_map.h"
 #include "qswap/quant/scheme.h"
 
@@ -33,7 +34,7 @@ class KernelStore {
   size_t declared_bytes() const;
 
   // Copies every tensor of `other` (same declarations, all allocated) into this store's buffers.
-  void copy_from(const KernelStore& other);
+  void copy_from(const KernelStore& other, ThreadPool* pool = nullptr);
 
  private:
   std::vector<Param> params_;

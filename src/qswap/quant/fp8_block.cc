@@ -40,16 +40,16 @@ class Fp8BlockScheme final : public QuantScheme {
     auto* scale_row = out[2].as<int32_t>();
     const int64_t col_tiles = tiles(src.cols);
     return for_each_row_block(ctx, tiles(src.rows), 1, [&](int64_t g_begin, int64_t g_end) -> Status {
-      float* row = scratch_row(src.cols);
+      RowReader row(src, ctx.reference);
       std::vector<float> tile_amax(static_cast<size_t>(col_tiles));
       for (int64_t g = g_begin; g < g_end; ++g) {
         const int64_t r0 = g * kTile, r1 = std::min(src.rows, r0 + kTile);
         std::fill(tile_amax.begin(), tile_amax.end(), 0.0f);
         for (int64_t r = r0; r < r1; ++r) {
-          load_row_f32(src, r, row, ctx.reference);
+          row.select(r);
           for (int64_t t = 0; t < col_tiles; ++t) {
             const int64_t c0 = t * kTile, width = std::min(kTile, src.cols - c0);
-            float m = amax(row + c0, width, ctx.reference);
+            const float m = row.amax(c0, width);
             if (!std::isfinite(m)) return non_finite_error(src, r);
             tile_amax[static_cast<size_t>(t)] = std::max(tile_amax[static_cast<size_t>(t)], m);
           }
@@ -60,11 +60,11 @@ class Fp8BlockScheme final : public QuantScheme {
           tile_scales[t] = std::max(tile_amax[static_cast<size_t>(t)], kMinAmax) / kE4m3Max;
         }
         for (int64_t r = r0; r < r1; ++r) {
-          load_row_f32(src, r, row, ctx.reference);
+          row.select(r);
           uint8_t* dst = weight + (src.row0 + r) * src.cols;
           for (int64_t t = 0; t < col_tiles; ++t) {
             const int64_t c0 = t * kTile, width = std::min(kTile, src.cols - c0);
-            quantize_e4m3(row + c0, 1.0f / tile_scales[t], dst + c0, width, ctx.reference);
+            row.quantize_e4m3(c0, width, 1.0f / tile_scales[t], dst + c0);
           }
           scale_row[src.row0 + r] = static_cast<int32_t>(tile_row);
         }

@@ -18,14 +18,14 @@ class Fp8ChannelScheme final : public QuantScheme {
     auto* weight = out[0].as<uint8_t>();
     auto* scales = out[1].as<float>();
     return for_each_row_block(ctx, src.rows, 16, [&](int64_t begin, int64_t end) -> Status {
-      float* row = scratch_row(src.cols);
+      RowReader row(src, ctx.reference);
       for (int64_t r = begin; r < end; ++r) {
-        load_row_f32(src, r, row, ctx.reference);
-        float m = amax(row, src.cols, ctx.reference);
+        row.select(r);
+        const float m = row.amax(0, src.cols);
         if (!std::isfinite(m)) return non_finite_error(src, r);
         const float scale = scale_for(m, kE4m3Max);
         scales[src.row0 + r] = scale;
-        quantize_e4m3(row, 1.0f / scale, weight + (src.row0 + r) * src.cols, src.cols, ctx.reference);
+        row.quantize_e4m3(0, src.cols, 1.0f / scale, weight + (src.row0 + r) * src.cols);
       }
       return {};
     });

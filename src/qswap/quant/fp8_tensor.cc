@@ -23,11 +23,11 @@ class Fp8TensorScheme final : public QuantScheme {
     std::mutex mutex;
     float total = 0.0f;
     QSWAP_RETURN_IF_ERROR(for_each_row_block(ctx, src.rows, 16, [&](int64_t begin, int64_t end) -> Status {
-      float* row = scratch_row(src.cols);
+      RowReader row(src, ctx.reference);
       float local = 0.0f;
       for (int64_t r = begin; r < end; ++r) {
-        load_row_f32(src, r, row, ctx.reference);
-        float m = amax(row, src.cols, ctx.reference);
+        row.select(r);
+        const float m = row.amax(0, src.cols);
         if (!std::isfinite(m)) return non_finite_error(src, r);
         local = std::max(local, m);
       }
@@ -41,10 +41,10 @@ class Fp8TensorScheme final : public QuantScheme {
     auto* weight = out[0].as<uint8_t>();
     // Pass 2: quantize.
     return for_each_row_block(ctx, src.rows, 16, [&](int64_t begin, int64_t end) -> Status {
-      float* row = scratch_row(src.cols);
+      RowReader row(src, ctx.reference);
       for (int64_t r = begin; r < end; ++r) {
-        load_row_f32(src, r, row, ctx.reference);
-        quantize_e4m3(row, inv_scale, weight + (src.row0 + r) * src.cols, src.cols, ctx.reference);
+        row.select(r);
+        row.quantize_e4m3(0, src.cols, inv_scale, weight + (src.row0 + r) * src.cols);
       }
       return {};
     });

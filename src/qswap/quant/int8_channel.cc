@@ -19,10 +19,11 @@ class Int8ChannelScheme final : public QuantScheme {
     auto* weight = out[0].as<int8_t>();
     auto* scales = out[1].as<float>();
     return for_each_row_block(ctx, src.rows, 16, [&](int64_t begin, int64_t end) -> Status {
-      float* row = scratch_row(src.cols);
+      RowReader reader(src, ctx.reference);
       for (int64_t r = begin; r < end; ++r) {
-        load_row_f32(src, r, row, ctx.reference);
-        float m = amax(row, src.cols, ctx.reference);
+        reader.select(r);
+        const float* row = reader.f32();
+        const float m = amax(row, src.cols, ctx.reference);
         if (!std::isfinite(m)) return non_finite_error(src, r);
         const float scale = scale_for(m, 127.0f);
         scales[src.row0 + r] = scale;

@@ -69,6 +69,56 @@ void quantize_i8(const float* x, float inv_scale, int8_t* out, int64_t n, bool r
   }
 }
 
+RowReader::RowReader(const SourceRows& src, bool reference)
+    : src_(src), reference_(reference), scratch_(scratch_row(src.cols)) {
+  if (!reference && src.dtype == DType::kBF16) {
+    mode_ = Mode::kBf16;
+  } else if (!reference && src.dtype == DType::kF32) {
+    mode_ = Mode::kF32;
+  } else {
+    mode_ = Mode::kConverted;
+  }
+}
+
+void RowReader::select(int64_t r) {
+  row_ = src_.data + static_cast<size_t>(r * src_.cols) * dtype_size(src_.dtype);
+  converted_ = nullptr;
+  if (mode_ == Mode::kConverted) {
+    load_row_f32(src_, r, scratch_, reference_);
+    converted_ = scratch_;
+  }
+}
+
+float RowReader::amax(int64_t c0, int64_t n) const {
+  switch (mode_) {
+    case Mode::kBf16: return amax_bf16(reinterpret_cast<const uint16_t*>(row_) + c0, static_cast<size_t>(n));
+    case Mode::kF32: return amax_f32(reinterpret_cast<const float*>(row_) + c0, static_cast<size_t>(n));
+    case Mode::kConverted: break;
+  }
+  return quant::amax(converted_ + c0, n, reference_);
+}
+
+void RowReader::quantize_e4m3(int64_t c0, int64_t n, float inv_scale, uint8_t* out) const {
+  switch (mode_) {
+    case Mode::kBf16:
+      bf16_to_e4m3_scaled(reinterpret_cast<const uint16_t*>(row_) + c0, inv_scale, out, static_cast<size_t>(n));
+      return;
+    case Mode::kF32:
+      f32_to_e4m3_scaled(reinterpret_cast<const float*>(row_) + c0, inv_scale, out, static_cast<size_t>(n));
+      return;
+    case Mode::kConverted: break;
+  }
+  quant::quantize_e4m3(converted_ + c0, inv_scale, out, n, reference_);
+}
+
+const float* RowReader::f32() {
+  if (converted_ != nullptr) return converted_;
+  if (mode_ == Mode::kF32) return reinterpret_cast<const float*>(row_);
+  bf16_to_f32(reinterpret_cast<const uint16_t*>(row_), scratch_, static_cast<size_t>(src_.cols));
+  converted_ = scratch_;
+  return converted_;
+}
+
 Status non_finite_error(const SourceRows& src, int64_t row) {
   return data_loss("row {} holds a NaN or Inf value", src.row0 + row);
 }

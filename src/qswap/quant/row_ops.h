@@ -32,6 +32,30 @@ Status for_each_row_block(const QuantContext& ctx, int64_t rows, int64_t grain,
 // Thread-local scratch for one converted row.
 float* scratch_row(int64_t cols, int slot = 0);
 
+// One source row, read the cheapest way: on the fast path bf16 and f32 rows are used in place (the
+// fused kernels read each element once per pass); f16 rows, and every row on the reference path,
+// are converted to f32 once, on select().
+class RowReader {
+ public:
+  RowReader(const SourceRows& src, bool reference);
+  void select(int64_t r);  // row r, relative to src.row0
+  // max |x| over columns [c0, c0 + n); NaN if one is NaN.
+  float amax(int64_t c0, int64_t n) const;
+  // out[i] = e4m3(saturate(x[c0 + i] * inv_scale)).
+  void quantize_e4m3(int64_t c0, int64_t n, float inv_scale, uint8_t* out) const;
+  // The row as f32 (converted on first use).
+  const float* f32();
+
+ private:
+  enum class Mode { kBf16, kF32, kConverted };
+  const SourceRows& src_;
+  bool reference_;
+  Mode mode_;
+  const std::byte* row_ = nullptr;
+  float* converted_ = nullptr;  // valid for this row when non-null
+  float* scratch_;
+};
+
 inline constexpr float kE4m3Max = 448.0f;
 
 inline int64_t total_rows(std::span<const int64_t> shard_rows) {

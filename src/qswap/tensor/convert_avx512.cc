@@ -223,6 +223,40 @@ float amax_bf16(const uint16_t* in, size_t n) {
   return f32_from_bits(uint32_t{max_abs} << 16);
 }
 
+// MXFP8 (OCP MX v1.0) of one bf16 row, as quant/mxfp8.cc defines it: per 32 elements the shared
+// exponent e = clamp(floor(log2(amax)) - 8, -127, 127) (0 for an all-zero block), read off the
+// bits of amax (bf16 subnormals always clamp to -127), then e4m3(x * 2^-e).
+bool bf16_to_mxfp8(const uint16_t* in, size_t n, uint8_t* codes, uint8_t* scales) {
+  constexpr size_t kBlock = 32;
+  const __m512i abs_mask = _mm512_set1_epi16(0x7FFF);
+  for (size_t i = 0, b = 0; i < n; i += kBlock, ++b) {
+    const size_t width = n - i < kBlock ? n - i : kBlock;
+    const __mmask32 m = width == kBlock ? ~__mmask32{0} : static_cast<__mmask32>((uint64_t{1} << width) - 1);
+    // Max of the 32 sign-cleared lanes: halve the span five times.
+    __m512i a = _mm512_and_si512(_mm512_maskz_loadu_epi16(m, in + i), abs_mask);
+    a = _mm512_max_epu16(a, _mm512_shuffle_i64x2(a, a, 0x4E));
+    a = _mm512_max_epu16(a, _mm512_shuffle_i64x2(a, a, 0xB1));
+    a = _mm512_max_epu16(a, _mm512_shuffle_epi32(a, static_cast<_MM_PERM_ENUM>(0x4E)));
+    a = _mm512_max_epu16(a, _mm512_shuffle_epi32(a, static_cast<_MM_PERM_ENUM>(0xB1)));
+    a = _mm512_max_epu16(a, _mm512_srli_epi32(a, 16));
+    const uint32_t amax = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm512_castsi512_si128(a))) & 0xFFFF;
+    if (amax >= 0x7F80) return false;  // inf or NaN
+    const int exp_field = static_cast<int>(amax >> 7);
+    int e = 0;
+    if (amax != 0) e = exp_field == 0 ? -127 : (exp_field - 135 < -127 ? -127 : exp_field - 135);
+    scales[b] = static_cast<uint8_t>(e + 127);
+    // 2^-e exactly; 2^-127 is the f32 subnormal 0x00400000.
+    const uint32_t inv_bits = 127 - e >= 1 ? static_cast<uint32_t>(127 - e) << 23 : 0x00400000u;
+    const __m512 inv = _mm512_set1_ps(f32_from_bits(inv_bits));
+    const __mmask16 m0 = static_cast<__mmask16>(m & 0xFFFF), m1 = static_cast<__mmask16>(m >> 16);
+    _mm_mask_storeu_epi8(codes + i, m0, encode_e4m3(_mm512_mul_ps(load_bf16(in + i, m0), inv)));
+    if (m1 != 0) {
+      _mm_mask_storeu_epi8(codes + i + 16, m1, encode_e4m3(_mm512_mul_ps(load_bf16(in + i + 16, m1), inv)));
+    }
+  }
+  return true;
+}
+
 }  // namespace qswap::avx512
 
 #elif defined(__x86_64__) || defined(_M_X64)
