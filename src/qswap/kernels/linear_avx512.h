@@ -1,0 +1,49 @@
+// AVX-512 linear-layer kernels (linear_avx512.cc). This header, and the .cc behind it, include
+// nothing but <cstdint>/<cstddef> and intrinsics: an inline function of a shared header compiled
+// with AVX-512 flags can become the program-wide copy of that function (a weak symbol) and crash
+// CPUs without AVX-512. Reached only through linear.cc's dispatch on cpu_features().avx512.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace qswap::kernels::avx512 {
+
+// How the codes decode (the weight tensor's dtype).
+enum class Codes : int { kBf16, kE4m3, kI8 };
+// Where the scales live.
+enum class Scales : int {
+  kNone,     // none: scale 1
+  kTensor,   // f32 [1]
+  kRow,      // f32 [n]
+  kBlock,    // f32 [ceil(n/128), ceil(k/128)]
+  kMx,       // e8m0 [n, ceil(k/32)]
+};
+
+struct Weight {
+  Codes codes;
+  Scales scales;
+  int64_t n, k;
+  const void* data;   // [n, k] codes
+  const void* scale;  // see Scales
+};
+
+// GEMV (m small): rows [n_begin, n_end) of y[m, n]; reads the weight rows once, dequantizing in
+// registers.
+void gemv(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
+          int64_t n_end);
+
+// gemv() for the e4m3 layouts, decoding by AVX512-VBMI table lookups (linear_vbmi.cc): call only
+// when the CPU has VBMI.
+void gemv_e4m3_vbmi(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
+                    int64_t n_end);
+
+// GEMM (m large): columns [n_begin, n_end) of y[m, n]. `scratch` holds at least
+// gemm_scratch_floats() floats, 64-byte aligned (one per thread).
+void gemm(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
+          int64_t n_end, float* scratch);
+size_t gemm_scratch_floats();
+// The GEMM's column blocking: callers split n in multiples of this (the last piece may be short).
+int64_t gemm_column_grain();
+
+}  // namespace qswap::kernels::avx512

@@ -1,0 +1,190 @@
+// Building blocks of the AVX-512 linear kernels, shared by linear_avx512.cc and linear_vbmi.cc.
+// Include only from those ISA files, after <immintrin.h>: everything here is in an anonymous
+// namespace (internal linkage), so no ISA-compiled copy of a function can leak to other files.
+#pragma once
+
+#include <cstring>
+
+#include "qswap/kernels/linear_avx512.h"
+
+namespace qswap::kernels::avx512 {
+namespace {
+
+constexpr int64_t kTile = 128;  // fp8-block tile
+constexpr int64_t kMxBlock = 32;
+// GEMV software prefetch distance. Rows stream in address order, but the hardware prefetchers
+// alone keep too few lines in flight behind the decode work (measured: 7 GB/s without, 12 with,
+// one thread, weights in DRAM).
+constexpr int64_t kPrefetchBytes = 4096;
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+// Lanes [0, left) of 16; none when left <= 0.
+inline __mmask16 tail_mask(int64_t left) {
+  if (left <= 0) return 0;
+  return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+}
+
+inline float bits_to_f32(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof(f));
+  return f;
+}
+inline float bf16_value(uint16_t h) { return bits_to_f32(static_cast<uint32_t>(h) << 16); }
+// 2^(c - 127); code 0 is 2^-127 (an f32 subnormal). 0xFF (NaN) is never written by the schemes.
+inline float e8m0_value(uint8_t c) { return bits_to_f32(c == 0 ? 0x00400000u : static_cast<uint32_t>(c) << 23); }
+
+template <Codes C>
+constexpr int64_t code_bytes() {
+  return C == Codes::kBf16 ? 2 : 1;
+}
+
+// 16 codes starting at element `i` of `p`, as f32 (e4m3: × 2^-8, see linear_avx512.cc).
+// kMasked: only lanes in `m` are read, the rest are 0.
+template <Codes C, bool kMasked>
+inline __m512 decode16(const void* p, int64_t i, __mmask16 m) {
+  if constexpr (C == Codes::kBf16) {
+    const uint16_t* q = static_cast<const uint16_t*>(p) + i;
+    __m256i h = kMasked ? _mm256_maskz_loadu_epi16(m, q) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  } else if constexpr (C == Codes::kI8) {
+    const int8_t* q = static_cast<const int8_t*>(p) + i;
+    __m128i b = kMasked ? _mm_maskz_loadu_epi8(m, q) : _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
+  } else {
+    const uint8_t* q = static_cast<const uint8_t*>(p) + i;
+    __m128i b = kMasked ? _mm_maskz_loadu_epi8(m, q) : _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7),
+                                 _mm256_set1_epi16(static_cast<short>(0xBFFF)));
+    return _mm512_cvtph_ps(h);
+  }
+}
+
+// A decoder turns 64 codes into 4 f32 vectors; kUnbias multiplies a finished sum. This one runs
+// decode16 four times.
+template <Codes C>
+struct PlainDecoder {
+  static constexpr float kUnbias = C == Codes::kE4m3 ? 256.0f : 1.0f;
+  // w[v] = elements [i + 16v, i + 16v + 16); kMasked: only the first `left` elements are read.
+  template <bool kMasked>
+  static inline void decode64(const void* p, int64_t i, int64_t left, __m512 (&w)[4]) {
+    for (int v = 0; v < 4; ++v) w[v] = decode16<C, kMasked>(p, i + 16 * v, tail_mask(left - 16 * v));
+  }
+};
+
+// The scale of element (row j, column kk) for the layouts whose scale varies along k.
+template <Scales S>
+inline float varying_scale(const Weight& w, int64_t j, int64_t kk) {
+  if constexpr (S == Scales::kBlock) {
+    const int64_t tiles_k = (w.k + kTile - 1) / kTile;
+    return static_cast<const float*>(w.scale)[(j / kTile) * tiles_k + kk / kTile];
+  } else {
+    const int64_t blocks = (w.k + kMxBlock - 1) / kMxBlock;
+    return e8m0_value(static_cast<const uint8_t*>(w.scale)[j * blocks + kk / kMxBlock]);
+  }
+}
+
+// The scale constant along k of row j (1 for `none` and the k-varying layouts).
+template <Scales S>
+inline float row_scale(const Weight& w, int64_t j) {
+  if constexpr (S == Scales::kTensor) return static_cast<const float*>(w.scale)[0];
+  if constexpr (S == Scales::kRow) return static_cast<const float*>(w.scale)[j];
+  (void)w;
+  (void)j;
+  return 1.0f;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMV: one weight row at a time, so each thread streams its rows in address order (the L2
+// streamer follows one stream per 4 KB page; interleaving rows defeats it). 64 elements per step
+// into 4 accumulators per row of x (enough independent FMA chains); each decoded vector is used
+// for all M rows of x. Per-tensor/per-row scales multiply the finished dot product; block and MX
+// scales multiply the decoded vectors, since they change along k.
+
+template <class Dec, Codes C, Scales S, int M>
+inline void gemv_row(const Weight& w, const float* x, float* y, const uint16_t* bias, int64_t j) {
+  const int64_t k = w.k;
+  const void* row = static_cast<const uint8_t*>(w.data) + j * k * code_bytes<C>();
+  __m512 acc[4][M];
+  for (int v = 0; v < 4; ++v) {
+    for (int mi = 0; mi < M; ++mi) acc[v][mi] = _mm512_setzero_ps();
+  }
+  const Dec dec;
+  // MX: the row's e8m0 scales of the next 16 blocks, converted 16 at a time, so that each step
+  // broadcasts them from memory (a load) rather than moving them from integer registers (port 5,
+  // which the decoding needs).
+  alignas(64) float mx_scales[16];
+  auto step = [&]<bool kMasked>(int64_t kk, int64_t left) {
+    __m512 wv[4];
+    dec.template decode64<kMasked>(row, kk, left, wv);
+    if constexpr (S == Scales::kBlock) {
+      const __m512 s = _mm512_set1_ps(varying_scale<S>(w, j, kk));  // 64 | 128: one tile
+      for (int v = 0; v < 4; ++v) wv[v] = _mm512_mul_ps(wv[v], s);
+    } else if constexpr (S == Scales::kMx) {
+      const int64_t blocks = (k + kMxBlock - 1) / kMxBlock, block = kk / kMxBlock;
+      if (block % 16 == 0) {
+        const uint8_t* codes = static_cast<const uint8_t*>(w.scale) + j * blocks + block;
+        const __m512i c = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(tail_mask(blocks - block), codes));
+        __m512i bits = _mm512_slli_epi32(c, 23);
+        bits = _mm512_mask_mov_epi32(bits, _mm512_testn_epi32_mask(c, c), _mm512_set1_epi32(0x00400000));  // 2^-127
+        _mm512_store_si512(mx_scales, bits);
+      }
+      const __m512 s0 = _mm512_set1_ps(mx_scales[block % 16]);
+      const __m512 s1 = left > kMxBlock ? _mm512_set1_ps(mx_scales[(block + 1) % 16]) : s0;
+      wv[0] = _mm512_mul_ps(wv[0], s0);
+      wv[1] = _mm512_mul_ps(wv[1], s0);
+      wv[2] = _mm512_mul_ps(wv[2], s1);
+      wv[3] = _mm512_mul_ps(wv[3], s1);
+    }
+    for (int v = 0; v < 4; ++v) {
+      const __mmask16 mask = tail_mask(left - 16 * v);
+      for (int mi = 0; mi < M; ++mi) {
+        const float* xp = x + mi * k + kk + 16 * v;
+        const __m512 xv = kMasked ? _mm512_maskz_loadu_ps(mask, xp) : _mm512_loadu_ps(xp);
+        acc[v][mi] = _mm512_fmadd_ps(wv[v], xv, acc[v][mi]);
+      }
+    }
+  };
+  int64_t kk = 0;
+  const char* ahead = static_cast<const char*>(row) + kPrefetchBytes;  // may run into later rows: harmless
+  for (; kk + 64 <= k; kk += 64) {
+    for (int64_t line = 0; line < code_bytes<C>(); ++line) {
+      _mm_prefetch(ahead + kk * code_bytes<C>() + 64 * line, _MM_HINT_T0);
+    }
+    step.template operator()<false>(kk, 64);
+  }
+  if (kk < k) step.template operator()<true>(kk, k - kk);
+
+  const float s = row_scale<S>(w, j);
+  const float b = bias != nullptr ? bf16_value(bias[j]) : 0.0f;
+  for (int mi = 0; mi < M; ++mi) {
+    const __m512 sum4 = _mm512_add_ps(_mm512_add_ps(acc[0][mi], acc[1][mi]), _mm512_add_ps(acc[2][mi], acc[3][mi]));
+    float sum = _mm512_reduce_add_ps(sum4);
+    if constexpr (Dec::kUnbias != 1.0f) sum *= Dec::kUnbias;
+    if constexpr (S == Scales::kTensor || S == Scales::kRow) sum *= s;
+    y[mi * w.n + j] = sum + b;
+  }
+}
+
+template <class Dec, Codes C, Scales S, int M>
+void gemv_rows(const Weight& w, const float* x, float* y, const uint16_t* bias, int64_t n_begin, int64_t n_end) {
+  for (int64_t j = n_begin; j < n_end; ++j) gemv_row<Dec, C, S, M>(w, x, y, bias, j);
+}
+
+// Rows of x in slices of up to 4 (the dispatcher sends only m <= 4 here).
+template <class Dec, Codes C, Scales S>
+void gemv_layout(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
+                 int64_t n_end) {
+  for (int64_t i = 0; i < m; i += 4) {
+    const float* xi = x + i * w.k;
+    float* yi = y + i * w.n;
+    switch (min64(4, m - i)) {
+      case 1: gemv_rows<Dec, C, S, 1>(w, xi, yi, bias, n_begin, n_end); break;
+      case 2: gemv_rows<Dec, C, S, 2>(w, xi, yi, bias, n_begin, n_end); break;
+      case 3: gemv_rows<Dec, C, S, 3>(w, xi, yi, bias, n_begin, n_end); break;
+      default: gemv_rows<Dec, C, S, 4>(w, xi, yi, bias, n_begin, n_end); break;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace qswap::kernels::avx512
