@@ -184,7 +184,7 @@ std::unique_ptr<Layer> make_layer(const char* scheme_name, const LayerShape& sha
   std::vector<uint16_t> bf16(static_cast<size_t>(shape.n * shape.k));
   for (uint16_t& v : bf16) v = f32_to_bf16(normal(rng) * 0.02f);
   auto layer = std::make_unique<Layer>();
-  std::vector<KernelTensorSpec> specs = (*scheme)->kernel_tensors(shape.n, shape.k);
+  std::vector<KernelTensorSpec> specs = (*scheme)->kernel_tensors(std::vector<int64_t>{shape.n}, shape.k);
   std::vector<Buffer> first;
   std::vector<TensorView> views;
   for (const KernelTensorSpec& s : specs) {

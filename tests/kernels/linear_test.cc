@@ -83,7 +83,7 @@ Quantized quantize(std::string_view scheme_name, const std::vector<uint16_t>& bf
   auto scheme = make_quant_scheme(scheme_name);
   EXPECT_TRUE(scheme.ok()) << scheme.status().to_string();
   q.kind = (*scheme)->kind();
-  for (const KernelTensorSpec& spec : (*scheme)->kernel_tensors(n, k)) {
+  for (const KernelTensorSpec& spec : (*scheme)->kernel_tensors(std::vector<int64_t>{n}, k)) {
     q.buffers.emplace_back(static_cast<size_t>(num_elements(spec.shape)) * dtype_size(spec.dtype));
     q.views.push_back(TensorView{spec.dtype, spec.shape, q.buffers.back().data()});
   }
@@ -326,7 +326,7 @@ TEST(LinearWeightTest, AcceptsEveryScheme) {
     auto scheme = make_quant_scheme(name);
     ASSERT_TRUE(scheme.ok());
     for (Shape2 shape : {Shape2{1, 1}, Shape2{200, 72}, Shape2{257, 129}}) {
-      std::vector<KernelTensorSpec> specs = (*scheme)->kernel_tensors(shape.n, shape.k);
+      std::vector<KernelTensorSpec> specs = (*scheme)->kernel_tensors(std::vector<int64_t>{shape.n}, shape.k);
       std::vector<std::byte> storage(64);
       std::vector<TensorView> views;
       for (const KernelTensorSpec& s : specs) views.push_back(TensorView{s.dtype, s.shape, storage.data()});
@@ -347,12 +347,19 @@ TEST(LinearWeightTest, ErrorsNameExpectedAndActual) {
 
   TensorView weight{DType::kF8E4M3, {200, 72}, storage};
   TensorView scale{DType::kF32, {2, 1}, storage};
-  std::vector<TensorView> views{weight, scale};
-  EXPECT_EQ(message(make_linear_weight(QuantKind::kFp8Block, views)), "ok");
+  std::vector<TensorView> block{weight, scale, TensorView{DType::kI32, {200}, storage}};
+  EXPECT_EQ(message(make_linear_weight(QuantKind::kFp8Block, block)), "ok");
+  block[1].shape = {3, 1};  // a fused weight's shards add tile rows
+  EXPECT_EQ(message(make_linear_weight(QuantKind::kFp8Block, block)), "ok");
+  block[1].shape = {2, 2};
+  EXPECT_EQ(message(make_linear_weight(QuantKind::kFp8Block, block)),
+            "fp8-block linear weight: weight_scale is f32 [2, 2], expected f32 [>= 2, 1]");
+  block[1].shape = {2, 1};
+  block[2].shape = {100};
+  EXPECT_EQ(message(make_linear_weight(QuantKind::kFp8Block, block)),
+            "fp8-block linear weight: weight_scale_row is i32 [100], expected i32 [200]");
 
-  views[1].shape = {2, 2};
-  EXPECT_EQ(message(make_linear_weight(QuantKind::kFp8Block, views)),
-            "fp8-block linear weight: weight_scale is f32 [2, 2], expected f32 [2, 1]");
+  std::vector<TensorView> views{weight, scale};
   views[1] = TensorView{DType::kBF16, {200}, storage};
   EXPECT_EQ(message(make_linear_weight(QuantKind::kFp8Channel, views)),
             "fp8-channel linear weight: weight_scale is bf16 [200], expected f32 [200]");
@@ -383,8 +390,8 @@ TEST(LinearWeightTest, WeightBytesCountCodesAndScales) {
   };
   EXPECT_EQ(bytes(QuantKind::kNone, {TensorView{DType::kBF16, {200, 72}, storage}}), 200u * 72 * 2);
   EXPECT_EQ(bytes(QuantKind::kFp8Block, {TensorView{DType::kF8E4M3, {200, 72}, storage},
-                                         TensorView{DType::kF32, {2, 1}, storage}}),
-            200u * 72 + 2 * 4);
+                                         TensorView{DType::kF32, {2, 1}, storage}, TensorView{DType::kI32, {200}, storage}}),
+            200u * 72 + 2 * 4 + 200 * 4);
   EXPECT_EQ(bytes(QuantKind::kMxfp8, {TensorView{DType::kF8E4M3, {200, 72}, storage},
                                       TensorView{DType::kF8E8M0, {200, 3}, storage}}),
             200u * 72 + 200 * 3);

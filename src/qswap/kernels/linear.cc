@@ -53,7 +53,7 @@ std::optional<Expected> scale_layout(QuantKind kind, int64_t n, int64_t k) {
     case QuantKind::kFp8Tensor: return Expected{DType::kF32, {1}};
     case QuantKind::kFp8Channel:
     case QuantKind::kInt8Channel: return Expected{DType::kF32, {n}};
-    case QuantKind::kFp8Block: return Expected{DType::kF32, {ceil_div(n, kTile), ceil_div(k, kTile)}};
+    case QuantKind::kFp8Block: return std::nullopt;  // checked by check_block_scales
     case QuantKind::kMxfp8: return Expected{DType::kF8E8M0, {n, ceil_div(k, kMxBlock)}};
   }
   return std::nullopt;
@@ -98,7 +98,7 @@ void dequant_row(const LinearWeight& w, int64_t j, float* out) {
     switch (w.kind) {
       case QuantKind::kFp8Tensor: s = scales[0]; break;
       case QuantKind::kFp8Channel: s = scales[j]; break;
-      case QuantKind::kFp8Block: s = scales[(j / kTile) * ceil_div(k, kTile) + c / kTile]; break;
+      case QuantKind::kFp8Block: s = scales[w.scale_row[j] * ceil_div(k, kTile) + c / kTile]; break;
       case QuantKind::kMxfp8: {
         const auto* e8m0 = reinterpret_cast<const uint8_t*>(w.scale);
         s = e8m0_to_f32(e8m0[j * ceil_div(k, kMxBlock) + c / kMxBlock]);
@@ -138,7 +138,7 @@ void for_columns(ThreadPool* pool, int64_t n, int64_t grain, const std::function
 kernels::avx512::Weight to_avx512(const LinearWeight& w) {
   using kernels::avx512::Codes;
   using kernels::avx512::Scales;
-  kernels::avx512::Weight a{Codes::kE4m3, Scales::kNone, w.n, w.k, w.weight, w.scale};
+  kernels::avx512::Weight a{Codes::kE4m3, Scales::kNone, w.n, w.k, w.weight, w.scale, w.scale_row};
   switch (w.kind) {
     case QuantKind::kNone: a.codes = Codes::kBf16; break;
     case QuantKind::kInt8Channel: a.codes = Codes::kI8; a.scales = Scales::kRow; break;
@@ -189,11 +189,32 @@ void linear_avx512(const LinearWeight& w, const float* x, int64_t m, float* y, c
 
 }  // namespace
 
+namespace {
+
+// fp8-block: tiles are cut per shard of a fused weight (quant/fp8_block.cc), so weight_scale has
+// one row per tile row and weight_scale_row maps each output row to its tile row.
+Status check_block_scales(int64_t n, int64_t k, std::span<const TensorView> t, LinearWeight& w) {
+  const TensorView& scale = t[1];
+  if (scale.dtype != DType::kF32 || scale.shape.size() != 2 || scale.shape[0] < ceil_div(n, kTile) ||
+      scale.shape[1] != ceil_div(k, kTile) || scale.data == nullptr) {
+    return invalid_argument("fp8-block linear weight: weight_scale is {}, expected f32 [>= {}, {}]",
+                            describe(scale.dtype, scale.shape), ceil_div(n, kTile), ceil_div(k, kTile));
+  }
+  QSWAP_RETURN_IF_ERROR(check_tensor(QuantKind::kFp8Block, "weight_scale_row", t[2], Expected{DType::kI32, {n}}));
+  w.scale = scale.data;
+  w.scale_row = t[2].as<const int32_t>();
+  w.scale_tile_rows = scale.shape[0];
+  return {};
+}
+
+}  // namespace
+
 Result<LinearWeight> make_linear_weight(QuantKind kind, std::span<const TensorView> kernel_tensors) {
-  const size_t want = kind == QuantKind::kNone ? 1 : 2;
+  const size_t want = kind == QuantKind::kNone ? 1 : kind == QuantKind::kFp8Block ? 3 : 2;
   if (kernel_tensors.size() != want) {
     return invalid_argument("{} linear weight: got {} kernel tensors, expected {} ({})", kind_name(kind),
-                            kernel_tensors.size(), want, want == 1 ? "weight" : "weight, weight_scale");
+                            kernel_tensors.size(), want,
+                            want == 1 ? "weight" : want == 2 ? "weight, weight_scale" : "weight, weight_scale, weight_scale_row");
   }
   const TensorView& weight = kernel_tensors[0];
   if (weight.shape.size() != 2 || weight.shape[0] <= 0 || weight.shape[1] <= 0) {
@@ -207,6 +228,7 @@ Result<LinearWeight> make_linear_weight(QuantKind kind, std::span<const TensorVi
     QSWAP_RETURN_IF_ERROR(check_tensor(kind, "weight_scale", kernel_tensors[1], *scale));
     w.scale = kernel_tensors[1].data;
   }
+  if (kind == QuantKind::kFp8Block) QSWAP_RETURN_IF_ERROR(check_block_scales(n, k, kernel_tensors, w));
   return w;
 }
 
@@ -240,6 +262,10 @@ size_t linear_weight_bytes(const LinearWeight& w) {
   size_t bytes = static_cast<size_t>(w.n * w.k) * dtype_size(code_dtype(w.kind));
   if (std::optional<Expected> scale = scale_layout(w.kind, w.n, w.k)) {
     bytes += static_cast<size_t>(num_elements(scale->shape)) * dtype_size(scale->dtype);
+  }
+  if (w.kind == QuantKind::kFp8Block) {
+    bytes += static_cast<size_t>(w.scale_tile_rows * ceil_div(w.k, kTile)) * sizeof(float) +
+             static_cast<size_t>(w.n) * sizeof(int32_t);
   }
   return bytes;
 }

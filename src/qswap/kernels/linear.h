@@ -35,6 +35,8 @@ struct LinearWeight {
   int64_t n = 0, k = 0;
   const std::byte* weight = nullptr;  // [n, k] in the layout's code dtype
   const std::byte* scale = nullptr;   // layout-dependent, nullptr for `none`
+  const int32_t* scale_row = nullptr; // fp8-block: the tile row of weight_scale for each output row
+  int64_t scale_tile_rows = 0;         // fp8-block: rows of weight_scale
 };
 
 // Checks the views' dtypes and shapes against the layout of `kind`; errors name expected vs actual.

@@ -16,7 +16,7 @@ enum class Scales : int {
   kNone,     // none: scale 1
   kTensor,   // f32 [1]
   kRow,      // f32 [n]
-  kBlock,    // f32 [ceil(n/128), ceil(k/128)]
+  kBlock,    // f32 [tile rows, ceil(k/128)], tile row of output row j = scale_row[j]
   kMx,       // e8m0 [n, ceil(k/32)]
 };
 
@@ -26,6 +26,7 @@ struct Weight {
   int64_t n, k;
   const void* data;   // [n, k] codes
   const void* scale;  // see Scales
+  const int32_t* scale_row;  // kBlock only
 };
 
 // GEMV (m small): rows [n_begin, n_end) of y[m, n]; reads the weight rows once, dequantizing in

@@ -76,7 +76,7 @@ template <Scales S>
 inline float varying_scale(const Weight& w, int64_t j, int64_t kk) {
   if constexpr (S == Scales::kBlock) {
     const int64_t tiles_k = (w.k + kTile - 1) / kTile;
-    return static_cast<const float*>(w.scale)[(j / kTile) * tiles_k + kk / kTile];
+    return static_cast<const float*>(w.scale)[w.scale_row[j] * tiles_k + kk / kTile];
   } else {
     const int64_t blocks = (w.k + kMxBlock - 1) / kMxBlock;
     return e8m0_value(static_cast<const uint8_t*>(w.scale)[j * blocks + kk / kMxBlock]);
