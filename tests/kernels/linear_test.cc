@@ -274,7 +274,7 @@ TEST_P(LinearTest, LargeShapesAcrossGemmBlocks) {
   const uint64_t seed = test::run_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed + 1);
-  const int64_t n = 250, k = 300, m = 270;
+  const int64_t n = 200, k = 260, m = 260;
   for (const char* scheme : kSchemes) {
     SCOPED_TRACE(scheme);
     std::vector<uint16_t> bf16 = random_weights(rng, n, k);

@@ -156,7 +156,11 @@ std::atomic<bool>& vbmi_allowed() {
 }
 
 bool use_vbmi() {
-  static const bool has_vbmi = __builtin_cpu_supports("avx512vbmi");
+  // cpu.h has no VBMI flag yet; the OS support for ZMM state is implied by cpu_features().avx512.
+  static const bool has_vbmi = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vbmi") != 0;
+  }();
   return has_vbmi && vbmi_allowed().load(std::memory_order_relaxed);
 }
 

@@ -13,9 +13,9 @@ namespace {
 constexpr int64_t kTile = 128;  // fp8-block tile
 constexpr int64_t kMxBlock = 32;
 // GEMV software prefetch distance. Rows stream in address order, but the hardware prefetchers
-// alone keep too few lines in flight behind the decode work (measured: 7 GB/s without, 12 with,
-// one thread, weights in DRAM).
-constexpr int64_t kPrefetchBytes = 4096;
+// alone keep too few lines in flight behind the decode work (fp8, weights in DRAM, measured:
+// 7 GB/s without, 12 with, one thread; 2-8 KB all did about as well).
+constexpr int64_t kPrefetchBytes = 8192;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 // Lanes [0, left) of 16; none when left <= 0.
@@ -95,19 +95,25 @@ inline float row_scale(const Weight& w, int64_t j) {
 
 // ---------------------------------------------------------------------------------------------
 // GEMV: one weight row at a time, so each thread streams its rows in address order (the L2
-// streamer follows one stream per 4 KB page; interleaving rows defeats it). 64 elements per step
-// into 4 accumulators per row of x (enough independent FMA chains); each decoded vector is used
-// for all M rows of x. Per-tensor/per-row scales multiply the finished dot product; block and MX
-// scales multiply the decoded vectors, since they change along k.
+// streamer follows one stream per 4 KB page; interleaving rows defeats it), with a software
+// prefetch ahead. 64 elements per step into 4 accumulators per row of x (enough independent FMA
+// chains); each decoded vector is used for all M rows of x. Per-tensor/per-row scales multiply
+// the finished dot product. Block and MX scales change along k: with several rows of x they
+// multiply the decoded vectors (once for all rows); with one row, the partial sum of each scale
+// group is scaled instead (fewer multiplies per weight).
 
 template <class Dec, Codes C, Scales S, int M>
 inline void gemv_row(const Weight& w, const float* x, float* y, const uint16_t* bias, int64_t j) {
+  constexpr bool kVarying = S == Scales::kBlock || S == Scales::kMx;
+  constexpr bool kGroupSums = kVarying && M == 1;
   const int64_t k = w.k;
   const void* row = static_cast<const uint8_t*>(w.data) + j * k * code_bytes<C>();
   __m512 acc[4][M];
   for (int v = 0; v < 4; ++v) {
     for (int mi = 0; mi < M; ++mi) acc[v][mi] = _mm512_setzero_ps();
   }
+  __m512 tile[4];  // block, one row of x: sums of the current 128-element tile
+  for (int v = 0; v < 4; ++v) tile[v] = _mm512_setzero_ps();
   const Dec dec;
   // MX: the row's e8m0 scales of the next 16 blocks, converted 16 at a time, so that each step
   // broadcasts them from memory (a load) rather than moving them from integer registers (port 5,
@@ -116,8 +122,26 @@ inline void gemv_row(const Weight& w, const float* x, float* y, const uint16_t* 
   auto step = [&]<bool kMasked>(int64_t kk, int64_t left) {
     __m512 wv[4];
     dec.template decode64<kMasked>(row, kk, left, wv);
+    __m512 xv[4][M];
+    for (int v = 0; v < 4; ++v) {
+      const __mmask16 mask = tail_mask(left - 16 * v);
+      for (int mi = 0; mi < M; ++mi) {
+        const float* xp = x + mi * k + kk + 16 * v;
+        xv[v][mi] = kMasked ? _mm512_maskz_loadu_ps(mask, xp) : _mm512_loadu_ps(xp);
+      }
+    }
     if constexpr (S == Scales::kBlock) {
       const __m512 s = _mm512_set1_ps(varying_scale<S>(w, j, kk));  // 64 | 128: one tile
+      if constexpr (kGroupSums) {
+        for (int v = 0; v < 4; ++v) tile[v] = _mm512_fmadd_ps(wv[v], xv[v][0], tile[v]);
+        if ((kk + left) % kTile == 0 || kk + left == k) {
+          for (int v = 0; v < 4; ++v) {
+            acc[v][0] = _mm512_fmadd_ps(tile[v], s, acc[v][0]);
+            tile[v] = _mm512_setzero_ps();
+          }
+        }
+        return;
+      }
       for (int v = 0; v < 4; ++v) wv[v] = _mm512_mul_ps(wv[v], s);
     } else if constexpr (S == Scales::kMx) {
       const int64_t blocks = (k + kMxBlock - 1) / kMxBlock, block = kk / kMxBlock;
@@ -130,18 +154,20 @@ inline void gemv_row(const Weight& w, const float* x, float* y, const uint16_t* 
       }
       const __m512 s0 = _mm512_set1_ps(mx_scales[block % 16]);
       const __m512 s1 = left > kMxBlock ? _mm512_set1_ps(mx_scales[(block + 1) % 16]) : s0;
+      if constexpr (kGroupSums) {  // vectors 0-1 are one 32-block, 2-3 the next
+        const __m512 b0 = _mm512_fmadd_ps(wv[1], xv[1][0], _mm512_mul_ps(wv[0], xv[0][0]));
+        const __m512 b1 = _mm512_fmadd_ps(wv[3], xv[3][0], _mm512_mul_ps(wv[2], xv[2][0]));
+        acc[0][0] = _mm512_fmadd_ps(b0, s0, acc[0][0]);
+        acc[1][0] = _mm512_fmadd_ps(b1, s1, acc[1][0]);
+        return;
+      }
       wv[0] = _mm512_mul_ps(wv[0], s0);
       wv[1] = _mm512_mul_ps(wv[1], s0);
       wv[2] = _mm512_mul_ps(wv[2], s1);
       wv[3] = _mm512_mul_ps(wv[3], s1);
     }
     for (int v = 0; v < 4; ++v) {
-      const __mmask16 mask = tail_mask(left - 16 * v);
-      for (int mi = 0; mi < M; ++mi) {
-        const float* xp = x + mi * k + kk + 16 * v;
-        const __m512 xv = kMasked ? _mm512_maskz_loadu_ps(mask, xp) : _mm512_loadu_ps(xp);
-        acc[v][mi] = _mm512_fmadd_ps(wv[v], xv, acc[v][mi]);
-      }
+      for (int mi = 0; mi < M; ++mi) acc[v][mi] = _mm512_fmadd_ps(wv[v], xv[v][mi], acc[v][mi]);
     }
   };
   int64_t kk = 0;
