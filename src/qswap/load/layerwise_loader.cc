@@ -108,7 +108,7 @@ Status LayerwiseLoader::add_linear(const CheckpointTensor& t, const IncomingTens
   const int unit = map_.unit_of(t.param);
   Staging& staging = st.staging;
   if (staging.buffer.size() == 0) {
-    staging.buffer = Buffer(static_cast<size_t>(n) * row_bytes);
+    staging.buffer = take_staging(static_cast<size_t>(n) * row_bytes);
     staging.dtype = in.dtype;
     staging.rows_present = 0;
     update_staging_stats(static_cast<std::ptrdiff_t>(staging.buffer.size()), unit);
@@ -118,8 +118,22 @@ Status LayerwiseLoader::add_linear(const CheckpointTensor& t, const IncomingTens
   if (staging.rows_present < n) return {};
   Status s = quantize_rows(t.param, staging.dtype, staging.buffer.data(), 0, n, 0);
   update_staging_stats(-static_cast<std::ptrdiff_t>(staging.buffer.size()), unit);
+  spare_staging_.push_back(std::move(staging.buffer));
   staging.buffer = Buffer();
   return s;
+}
+
+// Layers repeat the same shapes: a freed buffer of the right size saves an allocation and the
+// page faults of touching fresh memory, which cost as much as the quantization itself.
+Buffer LayerwiseLoader::take_staging(size_t bytes) {
+  for (size_t i = 0; i < spare_staging_.size(); ++i) {
+    if (spare_staging_[i].size() == bytes) {
+      Buffer b = std::move(spare_staging_[i]);
+      spare_staging_.erase(spare_staging_.begin() + static_cast<std::ptrdiff_t>(i));
+      return b;
+    }
+  }
+  return Buffer::uninitialized(bytes);
 }
 
 Status LayerwiseLoader::quantize_rows(int param, DType dtype, const std::byte* data, int64_t row0, int64_t rows,
@@ -180,6 +194,7 @@ Status LayerwiseLoader::finalize() {
     if (++count <= kMaxNamesInError) missing.push_back(map_.tensors()[i].name);
   }
   for (ParamState& st : params_) st.staging.buffer = Buffer();
+  spare_staging_.clear();
   stats_.staging_bytes = 0;
   if (count == 0) return {};
   return not_found("update incomplete: {} required tensor(s) never arrived: {}{}", count, fmt::join(missing, ", "),

@@ -77,6 +77,7 @@ class LayerwiseLoader {
   Status quantize_rows(int param, DType dtype, const std::byte* data, int64_t row0, int64_t rows, int64_t group0);
   void finish_tensor(const CheckpointTensor& t);
   void update_staging_stats(std::ptrdiff_t delta, int unit);
+  Buffer take_staging(size_t bytes);
   std::string tensors_in_rows(int param, int64_t row0, int64_t row1) const;
 
   const WeightMap& map_;
@@ -85,6 +86,7 @@ class LayerwiseLoader {
   LoaderOptions options_;
   std::vector<uint8_t> seen_;           // by checkpoint tensor index
   std::vector<ParamState> params_;
+  std::vector<Buffer> spare_staging_;   // freed staging, reused by the next fused parameter
   std::vector<int> unit_missing_;       // tensors not yet arrived, by unit
   std::vector<int> unit_staging_groups_;
   int units_staging_ = 0;

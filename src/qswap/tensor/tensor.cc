@@ -27,13 +27,19 @@ std::string format_shape(std::span<const int64_t> shape) {
   return fmt::format("[{}]", fmt::join(shape, ", "));
 }
 
-Buffer::Buffer(size_t size) : size_(size) {
-  if (size == 0) return;
+Buffer Buffer::uninitialized(size_t size) {
+  Buffer b;
+  b.size_ = size;
+  if (size == 0) return b;
   size_t rounded = (size + kAlignment - 1) / kAlignment * kAlignment;
   void* p = std::aligned_alloc(kAlignment, rounded);
   if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, rounded);
-  data_.reset(static_cast<std::byte*>(p));
+  b.data_.reset(static_cast<std::byte*>(p));
+  return b;
+}
+
+Buffer::Buffer(size_t size) : Buffer(uninitialized(size)) {
+  if (size_ != 0) std::memset(data_.get(), 0, size_);
 }
 
 void Buffer::Free::operator()(std::byte* p) const { std::free(p); }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qswap/base/status.h"
@@ -40,7 +41,15 @@ class Buffer {
   static constexpr size_t kAlignment = 64;
 
   Buffer() = default;
-  explicit Buffer(size_t size);
+  explicit Buffer(size_t size);  // zero-filled
+  // Contents undefined: for buffers that are overwritten before they are read (staging).
+  static Buffer uninitialized(size_t size);
+  Buffer(Buffer&& other) noexcept : data_(std::move(other.data_)), size_(std::exchange(other.size_, 0)) {}
+  Buffer& operator=(Buffer&& other) noexcept {
+    data_ = std::move(other.data_);
+    size_ = std::exchange(other.size_, 0);
+    return *this;
+  }
 
   std::byte* data() { return data_.get(); }
   const std::byte* data() const { return data_.get(); }
