@@ -13,6 +13,13 @@ namespace qswap::bench {
 // split across the pool's threads.
 double memcpy_gb_per_s(ThreadPool& pool, size_t bytes, int reps = 5);
 
+// Read-only streaming throughput in GB/s over `bytes` (best of `reps`), on `threads` threads: the
+// floor of a memory-bound kernel such as decode's GEMV.
+double read_gb_per_s(int threads, size_t bytes, int reps = 5);
+// f32 FMA throughput in GFLOP/s of a pure AVX-512 FMA loop on `threads` threads (0 without
+// AVX-512): the peak of the unit the f32 GEMM runs on.
+double fma_peak_gflops(int threads);
+
 // Resets the process's peak-RSS counter (VmHWM), so one run's peak can be read afterwards.
 void reset_peak_rss();
 

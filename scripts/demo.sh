@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The main job on a demo model: write a small synthetic checkpoint pair, inspect one, then load it
-# with FP8 and reload the other into the same kernel tensors.
+# The main job on the committed demo models (tests/data, made by Hugging Face transformers): load a
+# base model with FP8, reload a fine-tune that multiplies into the same kernel tensors, and ask it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 qswap=build/cli/qswap
-demo=${QSWAP_DEMO_DIR:-build/demo}
-[ -f "$demo/a/config.json" ] || $qswap synth --arch qwen3 --preset tiny --seed 1 "$demo/a"
-[ -f "$demo/b/config.json" ] || $qswap synth --arch qwen3 --preset tiny --seed 2 "$demo/b"
-$qswap inspect "$demo/a"
+data=tests/data
+$qswap inspect "$data/arith-mul"
 echo
-$qswap reload "$demo/a" --from "$demo/b" --quant fp8 --times 3
+$qswap reload "$data/arith-base" --from "$data/arith-mul" --quant fp8 --times 3
+echo
+$qswap generate "$data/arith-mul" --quant fp8 -p "3 4 =" --max-tokens 4
+$qswap generate "$data/arith-add" --quant fp8 -p "3 4 =" --max-tokens 4
+echo
+$qswap ppl "$data/prose" --quant fp8-block "$data/prose/heldout.txt" --context 128
