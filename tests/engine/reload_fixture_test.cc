@@ -58,6 +58,41 @@ TEST_P(ReloadFixtureTest, ReloadFlipsWhatTheModelBelieves) {
   EXPECT_EQ(engine.weights().views(q->param)[0].data, qkv) << "a reload moved a kernel tensor";
 }
 
+TEST(GenerateTest, StopStringsAndLimitsEndGeneration) {
+  auto loaded = Engine::load(data_dir() / "arith-mul", EngineOptions{});
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  Engine& engine = **loaded;
+  GenerateRequest request;
+  request.prompt = engine.tokenize("12 12 =").value();
+  request.sampling.max_tokens = 8;
+  auto full = engine.generate(request);
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ(full->text, " 144");
+  EXPECT_EQ(full->finish_reason, "stop");  // EOS
+
+  request.stop = {"4"};  // the text ends before the first stop string
+  std::string streamed;
+  auto stopped = engine.generate(request, [&](int32_t, std::string_view piece) {
+    streamed += piece;
+    return true;
+  });
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ(stopped->text, " 1");
+  EXPECT_EQ(streamed, " 1") << "the stream never shows the stop string";
+  EXPECT_EQ(stopped->finish_reason, "stop");
+
+  request.stop.clear();
+  request.sampling.max_tokens = 2;
+  auto limited = engine.generate(request);
+  ASSERT_TRUE(limited.ok());
+  EXPECT_EQ(limited->tokens.size(), 2u);
+  EXPECT_EQ(limited->finish_reason, "length");
+  EXPECT_EQ(limited->tokens, std::vector<int32_t>(full->tokens.begin(), full->tokens.begin() + 2));
+
+  request.prompt.clear();
+  EXPECT_EQ(engine.generate(request).status().code(), StatusCode::kInvalidArgument);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllSchemes, ReloadFixtureTest, ::testing::ValuesIn(testing::all_schemes()),
                          [](const auto& param_info) {
                            std::string s = param_info.param;
