@@ -14,21 +14,6 @@
 namespace qswap::cli {
 namespace {
 
-struct ModelArgs {
-  std::string dir;
-  std::string quant = "none";
-  int threads = 0;
-  bool json = false;
-};
-
-void add_model_options(CLI::App* cmd, ModelArgs& a) {
-  cmd->add_option("dir", a.dir, "Model directory (config.json, safetensors, tokenizer.json)")->required();
-  cmd->add_option("--quant,-q", a.quant, "none | fp8 | fp8-channel | fp8-block | mxfp8 | int8-channel")
-      ->capture_default_str();
-  cmd->add_option("--threads,-t", a.threads, "Worker threads (0: all)")->capture_default_str();
-  cmd->add_flag("--json", a.json, "Print one JSON object");
-}
-
 Result<std::unique_ptr<Engine>> open_engine(const ModelArgs& a) {
   EngineOptions options;
   options.quant = a.quant;

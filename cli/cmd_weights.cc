@@ -10,12 +10,8 @@
 namespace qswap::cli {
 namespace {
 
-struct WeightsArgs {
-  std::string dir;
-  std::string quant = "none";
+struct WeightsArgs : ModelArgs {
   std::string mode = "transactional";
-  int threads = 0;
-  bool json = false;
   bool no_progress = false;
   bool allow_unknown = false;
   std::string from;
@@ -24,11 +20,7 @@ struct WeightsArgs {
 };
 
 void add_engine_options(CLI::App* cmd, WeightsArgs& a) {
-  cmd->add_option("dir", a.dir, "Model directory (config.json + safetensors)")->required();
-  cmd->add_option("--quant,-q", a.quant, "none | fp8 | fp8-channel | fp8-block | mxfp8 | int8-channel")
-      ->capture_default_str();
-  cmd->add_option("--threads,-t", a.threads, "Worker threads (0: all)")->capture_default_str();
-  cmd->add_flag("--json", a.json, "Print the summary as one JSON object");
+  add_model_options(cmd, a);
   cmd->add_flag("--no-progress", a.no_progress, "No progress bar");
   cmd->add_flag("--allow-unknown", a.allow_unknown, "Skip unknown checkpoint tensors with a warning");
 }

@@ -16,4 +16,13 @@ void register_generate(CLI::App& app, int& exit_code);  // generate, ppl, bench
 // Prints "error: <message>" to stderr and returns the exit code for `status`.
 int report(const Status& status);
 
+// The options every command that opens a model takes.
+struct ModelArgs {
+  std::string dir;
+  std::string quant = "none";
+  int threads = 0;
+  bool json = false;
+};
+void add_model_options(CLI::App* cmd, ModelArgs& args);
+
 }  // namespace qswap::cli

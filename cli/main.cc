@@ -6,6 +6,14 @@
 
 namespace qswap::cli {
 
+void add_model_options(CLI::App* cmd, ModelArgs& args) {
+  cmd->add_option("dir", args.dir, "Model directory (config.json, safetensors, tokenizer.json)")->required();
+  cmd->add_option("--quant,-q", args.quant, "none | fp8 | fp8-channel | fp8-block | mxfp8 | int8-channel")
+      ->capture_default_str();
+  cmd->add_option("--threads,-t", args.threads, "Worker threads (0: all)")->capture_default_str();
+  cmd->add_flag("--json", args.json, "Print one JSON object");
+}
+
 int report(const Status& status) {
   if (status.ok()) return 0;
   fmt::print(stderr, "error: {}\n", status.to_string());

@@ -28,6 +28,7 @@ TEST_F(IsaCapTest, LevelNeverExceedsWhatIsDetected) {
   EXPECT_TRUE(level < IsaLevel::kAvx2 || hw.avx2);
   // Feature implications that cpuid decoding must respect.
   EXPECT_TRUE(!hw.avx512_bf16 || hw.avx512);
+  EXPECT_TRUE(!hw.avx512_vbmi || hw.avx512);
   EXPECT_TRUE(!hw.avx512 || hw.avx2);
 }
 

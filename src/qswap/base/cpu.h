@@ -16,6 +16,7 @@ struct CpuFeatures {
   bool avx512_bf16 = false;  // vdpbf16ps, vcvtne2ps2bf16
   bool avx512_fp16 = false;
   bool avx512_vnni = false;
+  bool avx512_vbmi = false;  // vpermb / vpermi2b byte permutes
   bool amx = false;          // AMX-TILE + AMX-BF16, with OS support for tile state
 };
 

@@ -155,14 +155,7 @@ std::atomic<bool>& vbmi_allowed() {
   return allowed;
 }
 
-bool use_vbmi() {
-  // cpu.h has no VBMI flag yet; the OS support for ZMM state is implied by cpu_features().avx512.
-  static const bool has_vbmi = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vbmi") != 0;
-  }();
-  return has_vbmi && vbmi_allowed().load(std::memory_order_relaxed);
-}
+bool use_vbmi() { return cpu_features().avx512_vbmi && vbmi_allowed().load(std::memory_order_relaxed); }
 
 // One GEMM scratch area per thread (the pool's threads live as long as the pool).
 float* gemm_scratch() {
