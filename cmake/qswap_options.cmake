@@ -20,7 +20,7 @@ endif()
 # emitted as a weak symbol with ISA instructions, and the linker may pick that copy program-wide.
 set(QSWAP_AVX2_FLAGS -mavx2 -mfma -mf16c)
 # GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip -Wmaybe-uninitialized
-# (GCC bug 105593); the warning stays on everywhere else.
+# (GCC bug 105593): off for these files only, so their sources need no pragmas.
 set(QSWAP_AVX512_FLAGS -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq
     -mavx512bf16 -mavx512vnni -Wno-maybe-uninitialized -Wno-uninitialized)
 

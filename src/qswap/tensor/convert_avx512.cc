@@ -17,12 +17,6 @@
 
 #include <cstring>
 
-// GCC 12's AVX-512 intrinsics trip -W(maybe-)uninitialized on their own _mm512_undefined_*()
-// once inlined (GCC bug 105593, fixed in GCC 13); the warning is false for every use here.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 #include <immintrin.h>
 
 namespace qswap::avx512 {
