@@ -5,7 +5,10 @@
 #include <fstream>
 #include <vector>
 
+#include <cstdio>
+
 #include "qswap/base/cpu.h"
+#include "qswap/engine/synth.h"
 #include "qswap/tensor/tensor.h"
 
 #if defined(__x86_64__)
@@ -138,6 +141,16 @@ double memcpy_gb_per_s(ThreadPool& pool, size_t bytes, int reps) {
     best = std::min(best, seconds_since(t0));
   }
   return static_cast<double>(bytes) / best / 1e9;
+}
+
+Result<std::filesystem::path> synthetic_checkpoint(const std::filesystem::path& dir, const std::string& preset,
+                                                   uint64_t seed) {
+  std::filesystem::path path = dir / ("qwen3-" + preset + "-seed" + std::to_string(seed));
+  if (std::filesystem::exists(path / "config.json")) return path;
+  std::fprintf(stderr, "writing %s ...\n", path.c_str());
+  QSWAP_ASSIGN_OR_RETURN(ModelConfig config, synth_preset(Arch::kQwen3, preset));
+  QSWAP_RETURN_IF_ERROR(write_synthetic_checkpoint(config, path, SynthOptions{seed}));
+  return path;
 }
 
 void reset_peak_rss() {

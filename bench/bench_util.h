@@ -3,8 +3,11 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <filesystem>
 #include <string>
 
+#include "qswap/base/status.h"
 #include "qswap/base/thread_pool.h"
 
 namespace qswap::bench {
@@ -19,6 +22,10 @@ double read_gb_per_s(int threads, size_t bytes, int reps = 5);
 // f32 FMA throughput in GFLOP/s of a pure AVX-512 FMA loop on `threads` threads (0 without
 // AVX-512): the peak of the unit the f32 GEMM runs on.
 double fma_peak_gflops(int threads);
+
+// DIR/qwen3-PRESET-seedSEED, a synthetic Qwen3 checkpoint (`qswap synth`), written if missing.
+Result<std::filesystem::path> synthetic_checkpoint(const std::filesystem::path& dir, const std::string& preset,
+                                                   uint64_t seed);
 
 // Resets the process's peak-RSS counter (VmHWM), so one run's peak can be read afterwards.
 void reset_peak_rss();

@@ -16,7 +16,6 @@
 
 #include "bench_util.h"
 #include "qswap/engine/engine.h"
-#include "qswap/engine/synth.h"
 
 namespace qswap::bench {
 namespace {
@@ -63,16 +62,12 @@ int run(int argc, char** argv) {
   app.add_option("--dir", dir);
   CLI11_PARSE(app, argc, argv);
 
-  const std::filesystem::path model = std::filesystem::path(dir) / fmt::format("qwen3-{}-seed1", preset);
-  if (!std::filesystem::exists(model / "config.json")) {
-    fmt::print(stderr, "writing {} ...\n", model.string());
-    auto config = synth_preset(Arch::kQwen3, preset);
-    Status s = config.ok() ? write_synthetic_checkpoint(*config, model, SynthOptions{1}) : config.status();
-    if (!s.ok()) {
-      fmt::print(stderr, "error: {}\n", s.to_string());
-      return 1;
-    }
+  Result<std::filesystem::path> written = synthetic_checkpoint(dir, preset, 1);
+  if (!written.ok()) {
+    fmt::print(stderr, "error: {}\n", written.status().to_string());
+    return 1;
   }
+  const std::filesystem::path model = *written;
   fmt::print("| model | scheme | threads | prefill tok/s | prefill floor tok/s | prefill / floor | decode tok/s | "
              "decode floor tok/s | decode / floor | read GB/s | FMA GFLOP/s |\n");
   fmt::print("|---|---|---|---|---|---|---|---|---|---|---|\n");

@@ -15,7 +15,6 @@
 
 #include "bench_util.h"
 #include "qswap/engine/engine.h"
-#include "qswap/engine/synth.h"
 #include "qswap/io/safetensors.h"
 
 namespace qswap::bench {
@@ -23,12 +22,7 @@ namespace {
 
 Result<std::unique_ptr<TensorSource>> synthetic_source(const std::filesystem::path& dir, const std::string& preset,
                                                        uint64_t seed) {
-  std::filesystem::path path = dir / fmt::format("qwen3-{}-seed{}", preset, seed);
-  if (!std::filesystem::exists(path / "config.json")) {
-    fmt::print(stderr, "writing {} ...\n", path.string());
-    QSWAP_ASSIGN_OR_RETURN(ModelConfig config, synth_preset(Arch::kQwen3, preset));
-    QSWAP_RETURN_IF_ERROR(write_synthetic_checkpoint(config, path, SynthOptions{seed}));
-  }
+  QSWAP_ASSIGN_OR_RETURN(std::filesystem::path path, synthetic_checkpoint(dir, preset, seed));
   QSWAP_ASSIGN_OR_RETURN(std::unique_ptr<TensorSource> source, open_safetensors_dir(path));
   // Touch every page once so the timed runs read memory, not the disk.
   volatile uint8_t sink = 0;
@@ -67,7 +61,7 @@ int run(int argc, char** argv) {
       fmt::print(stderr, "error: {}\n", (a.ok() ? b.status() : a.status()).to_string());
       return 1;
     }
-    Result<ModelConfig> config = load_model_config(std::filesystem::path(dir) / fmt::format("qwen3-{}-seed1", preset));
+    Result<ModelConfig> config = load_model_config(*synthetic_checkpoint(dir, preset, 1));  // written above
     for (int t : threads) {
       ThreadPool pool(t);
       const double bw = memcpy_gb_per_s(pool, 512u << 20);

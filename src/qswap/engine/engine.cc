@@ -58,13 +58,10 @@ WeightUpdate::~WeightUpdate() {
 
 Status WeightUpdate::add(const IncomingTensor& tensor) {
   if (done_) return failed_precondition("weight update already ended");
-  Status s;
-  if (mode_ == UpdateMode::kInPlace) {
-    std::unique_lock<std::shared_mutex> lock(engine_.weights_mutex_);  // writes the live tensors
-    s = loader_->add(tensor);
-  } else {
-    s = loader_->add(tensor);
-  }
+  // In-place writes the live tensors: no forward pass may read them meanwhile.
+  std::unique_lock<std::shared_mutex> lock(engine_.weights_mutex_, std::defer_lock);
+  if (mode_ == UpdateMode::kInPlace) lock.lock();
+  Status s = loader_->add(tensor);
   if (!s.ok()) abort(s);
   return s;
 }

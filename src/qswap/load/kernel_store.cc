@@ -25,18 +25,6 @@ void KernelStore::ensure_allocated(int index) {
   }
 }
 
-void KernelStore::allocate_all() {
-  for (int i = 0; i < num_params(); ++i) ensure_allocated(i);
-}
-
-size_t KernelStore::declared_bytes() const {
-  size_t n = 0;
-  for (const Param& p : params_) {
-    for (const TensorView& v : p.views) n += v.nbytes();
-  }
-  return n;
-}
-
 void KernelStore::copy_from(const KernelStore& other, ThreadPool* pool) {
   for (int i = 0; i < num_params(); ++i) ensure_allocated(i);
   // In 1 MB pieces, so two threads share even a model of one huge embedding.

@@ -25,13 +25,11 @@ class KernelStore {
   KernelStore(const WeightMap& map, const QuantScheme& scheme);
 
   void ensure_allocated(int param);
-  void allocate_all();
   const Param& param(int index) const { return params_[static_cast<size_t>(index)]; }
   std::span<const TensorView> views(int index) const { return params_[static_cast<size_t>(index)].views; }
   int num_params() const { return static_cast<int>(params_.size()); }
 
   size_t allocated_bytes() const { return allocated_bytes_; }
-  size_t declared_bytes() const;
 
   // Copies every tensor of `other` (same declarations, all allocated) into this store's buffers.
   void copy_from(const KernelStore& other, ThreadPool* pool = nullptr);

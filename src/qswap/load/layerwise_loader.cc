@@ -28,7 +28,6 @@ LayerwiseLoader::LayerwiseLoader(const WeightMap& map, const QuantScheme& scheme
   for (const CheckpointTensor& t : map.tensors()) {
     if (!t.required) continue;
     ++unit_missing_[static_cast<size_t>(map.unit_of(t.param))];
-    ++params_[static_cast<size_t>(t.param)].shards_missing;
   }
 }
 
@@ -109,14 +108,13 @@ Status LayerwiseLoader::add_linear(const CheckpointTensor& t, const IncomingTens
   Staging& staging = st.staging;
   if (staging.buffer.size() == 0) {
     staging.buffer = take_staging(static_cast<size_t>(n) * row_bytes);
-    staging.dtype = in.dtype;
     staging.rows_present = 0;
     update_staging_stats(static_cast<std::ptrdiff_t>(staging.buffer.size()), unit);
   }
   std::memcpy(staging.buffer.data() + static_cast<size_t>(t.row_offset) * row_bytes, in.data.data(), in.data.size());
   staging.rows_present += t.shape[0];
   if (staging.rows_present < n) return {};
-  Status s = quantize_rows(t.param, staging.dtype, staging.buffer.data(), 0, n, 0);
+  Status s = quantize_rows(t.param, st.dtype, staging.buffer.data(), 0, n, 0);
   update_staging_stats(-static_cast<std::ptrdiff_t>(staging.buffer.size()), unit);
   spare_staging_.push_back(std::move(staging.buffer));
   staging.buffer = Buffer();
@@ -155,7 +153,6 @@ std::string LayerwiseLoader::tensors_in_rows(int param, int64_t row0, int64_t ro
 }
 
 void LayerwiseLoader::finish_tensor(const CheckpointTensor& t) {
-  --params_[static_cast<size_t>(t.param)].shards_missing;
   const int unit = map_.unit_of(t.param);
   if (--unit_missing_[static_cast<size_t>(unit)] == 0) {
     ++stats_.units_completed;

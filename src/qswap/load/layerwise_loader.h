@@ -57,16 +57,13 @@ class LayerwiseLoader {
 
   const LoadStats& stats() const { return stats_; }
   void on_unit_done(UnitDone callback) { unit_done_ = std::move(callback); }
-  bool unit_complete(int unit) const { return unit_missing_[static_cast<size_t>(unit)] == 0; }
 
  private:
   struct Staging {
     Buffer buffer;
-    DType dtype;
     int64_t rows_present = 0;
   };
   struct ParamState {
-    int shards_missing = 0;
     DType dtype = DType::kBF16;       // dtype of the first shard; staging mixes no dtypes
     bool any_shard = false;
     Staging staging;                  // per-tensor FP8 of a fused parameter only

@@ -13,7 +13,6 @@ class Rope {
   explicit Rope(const ModelConfig& config);
   // Rotates `heads` vectors of head_dim (consecutive in x) for position `pos`, in place.
   void apply(float* x, int64_t heads, int64_t pos) const;
-  const std::vector<float>& inv_freq() const { return inv_freq_; }
 
  private:
   int64_t head_dim_;

@@ -11,7 +11,9 @@
 #include "qswap/tensor/convert.h"
 
 namespace qswap::quant {
+namespace {
 
+// Row r of `src` (relative to src.row0) as f32.
 void load_row_f32(const SourceRows& src, int64_t r, float* out, bool reference) {
   const size_t n = static_cast<size_t>(src.cols);
   const std::byte* row = src.data + static_cast<size_t>(r) * n * dtype_size(src.dtype);
@@ -40,6 +42,25 @@ void load_row_f32(const SourceRows& src, int64_t r, float* out, bool reference) 
   }
 }
 
+// out[i] = e4m3(saturate(x[i] * inv_scale)), RNE.
+void quantize_e4m3(const float* x, float inv_scale, uint8_t* out, int64_t n, bool reference) {
+  if (!reference) {
+    f32_to_e4m3_scaled(x, inv_scale, out, static_cast<size_t>(n));
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_e4m3(x[i] * inv_scale);
+}
+
+// Thread-local scratch for one converted row.
+float* scratch_row(int64_t cols) {
+  thread_local std::vector<float> v;
+  if (v.size() < static_cast<size_t>(cols)) v.resize(static_cast<size_t>(cols));
+  return v.data();
+}
+
+}  // namespace
+
+
 float amax(const float* x, int64_t n, bool reference) {
   if (!reference) return amax_f32(x, static_cast<size_t>(n));
   float m = 0.0f;
@@ -50,13 +71,6 @@ float amax(const float* x, int64_t n, bool reference) {
   return m;
 }
 
-void quantize_e4m3(const float* x, float inv_scale, uint8_t* out, int64_t n, bool reference) {
-  if (!reference) {
-    f32_to_e4m3_scaled(x, inv_scale, out, static_cast<size_t>(n));
-    return;
-  }
-  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_e4m3(x[i] * inv_scale);
-}
 
 void quantize_i8(const float* x, float inv_scale, int8_t* out, int64_t n, bool reference) {
   if (!reference && cpu_features().avx512) {
@@ -141,11 +155,5 @@ Status for_each_row_block(const QuantContext& ctx, int64_t rows, int64_t grain,
   return error;
 }
 
-float* scratch_row(int64_t cols, int slot) {
-  thread_local std::vector<float> rows[2];
-  std::vector<float>& v = rows[slot];
-  if (v.size() < static_cast<size_t>(cols)) v.resize(static_cast<size_t>(cols));
-  return v.data();
-}
 
 }  // namespace qswap::quant

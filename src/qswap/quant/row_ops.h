@@ -10,12 +10,8 @@
 
 namespace qswap::quant {
 
-// Row r of `src` (relative to src.row0) as f32.
-void load_row_f32(const SourceRows& src, int64_t r, float* out, bool reference);
 // max |x|; NaN if any element is NaN (so non-finite weights are caught by one check).
 float amax(const float* x, int64_t n, bool reference);
-// out[i] = e4m3(saturate(x[i] * inv_scale)), RNE.
-void quantize_e4m3(const float* x, float inv_scale, uint8_t* out, int64_t n, bool reference);
 // out[i] = clamp(rne(x[i] * inv_scale), -127, 127).
 void quantize_i8(const float* x, float inv_scale, int8_t* out, int64_t n, bool reference);
 
@@ -28,9 +24,6 @@ Status non_finite_error(const SourceRows& src, int64_t row);
 // returns the error of the lowest failing row, if any.
 Status for_each_row_block(const QuantContext& ctx, int64_t rows, int64_t grain,
                           const std::function<Status(int64_t, int64_t)>& fn);
-
-// Thread-local scratch for one converted row.
-float* scratch_row(int64_t cols, int slot = 0);
 
 // One source row, read the cheapest way: on the fast path bf16 and f32 rows are used in place (the
 // fused kernels read each element once per pass); f16 rows, and every row on the reference path,
