@@ -1,0 +1,85 @@
+// qswap serve: the OpenAI-compatible HTTP server (server/server.h) until SIGINT or SIGTERM.
+#include <csignal>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "progress.h"
+#include "qswap/engine/engine.h"
+#include "server/server.h"
+
+namespace qswap::cli {
+namespace {
+
+struct ServeArgs : ModelArgs {
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  std::string mode = "transactional";
+  int64_t max_tokens_limit = 0;
+  std::string model_name;
+  int http_threads = 8;
+};
+
+int run_serve(const ServeArgs& a) {
+  EngineOptions options;
+  options.quant = a.quant;
+  options.threads = a.threads;
+  Result<UpdateMode> mode = parse_update_mode(a.mode);
+  if (!mode.ok()) return report(mode.status());
+  options.update_mode = *mode;
+
+  // Signals go to sigwait() below, not to whichever thread the kernel picks: block them before
+  // any thread starts so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  ProgressBar bar("load", true);
+  auto engine = Engine::load(a.dir, options, [&bar](int d, int t, int64_t b) { bar.update(d, t, b); });
+  bar.finish();
+  if (!engine.ok()) return report(engine.status());
+
+  server::ServerOptions so;
+  so.host = a.host;
+  so.port = a.port;
+  so.max_tokens_limit = a.max_tokens_limit;
+  so.http_threads = a.http_threads;
+  std::filesystem::path dir = std::filesystem::path(a.dir).lexically_normal();
+  if (!dir.has_filename()) dir = dir.parent_path();  // "models/x/"
+  so.model_name = !a.model_name.empty() ? a.model_name : dir.filename().string();
+  if (so.model_name.empty()) so.model_name = "qswap";
+  server::Server server(**engine, so);
+  Status started = server.start();
+  if (!started.ok()) return report(started);
+  fmt::print(stderr, "qswap serve: {} (quant {}, {} updates) on http://{}:{}\n", so.model_name, a.quant, a.mode,
+             a.host, server.port());
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  fmt::print(stderr, "qswap serve: signal {}, stopping\n", signal);
+  server.stop();
+  return 0;
+}
+
+}  // namespace
+
+void register_serve(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server (/v1/completions, /metrics, ...)");
+  add_model_options(cmd, *args);
+  cmd->add_option("--host", args->host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port,-p", args->port, "Port (0: any free port)")->required();
+  cmd->add_option("--mode", args->mode, "Default weight-update mode: in-place | transactional")
+      ->check(CLI::IsMember({"in-place", "transactional"}))
+      ->capture_default_str();
+  cmd->add_option("--max-tokens-limit", args->max_tokens_limit, "Largest max_tokens accepted (0: the context)")
+      ->capture_default_str();
+  cmd->add_option("--served-model-name", args->model_name, "Model name reported (default: the directory's name)");
+  cmd->add_option("--http-threads", args->http_threads, "Connections served at once")->capture_default_str();
+  cmd->callback([args, &exit_code] { exit_code = run_serve(*args); });
+}
+
+}  // namespace qswap::cli
