@@ -28,6 +28,10 @@ ApiError api_error_from_status(const Status& status, int refused_status) {
       http = 501;
       code = "unimplemented";
       break;
+    case StatusCode::kUnavailable:
+      http = 503;
+      code = "unavailable";
+      break;
     case StatusCode::kIoError:
       code = "io_error";
       break;

@@ -26,7 +26,7 @@ ApiError invalid_request(std::string param, std::string message, std::string cod
 
 // An engine Status as an HTTP error: bad input 400, a refused state (failed precondition, aborted)
 // `refused_status` (409 for an update that collides with another, 503 for generation on weights
-// that cannot be served), the rest 5xx.
+// that cannot be served), unavailable 503, the rest 5xx.
 ApiError api_error_from_status(const Status& status, int refused_status = 409);
 
 // OpenAI's error type for an HTTP status ("invalid_request_error", "server_error", ...).

@@ -26,6 +26,7 @@ GenerateRequest choice_request(const CompletionRequest& request, size_t choice) 
   g.prompt = request.prompts[choice / static_cast<size_t>(request.n)];
   g.sampling = request.sampling;
   g.sampling.seed = request.sampling.seed + choice;
+  g.sampling.top_logprobs = request.logprobs.value_or(0);
   g.stop = request.stop;
   g.ignore_eos = request.ignore_eos;
   return g;
@@ -44,8 +45,15 @@ LogprobsBuilder::LogprobsBuilder(const Tokenizer* tokenizer, const GenerateResul
     offsets_.push_back(std::min(offset, text_length));
     if (decoder) offset += count_code_points(decoder->push(id));
 
+    // The `top` most likely tokens and the sampled one; of two ids that decode alike, the more
+    // likely is kept, except that the sampled token's own logprob always shows.
     nlohmann::json alternatives = nlohmann::json::object();
-    (void)top;  // alternatives other than the sampled token need the engine's top logprobs
+    if (i < result.top_logprobs.size()) {
+      for (const TokenLogprob& t : result.top_logprobs[i]) {
+        if (static_cast<int>(alternatives.size()) >= top) break;
+        alternatives.emplace(token_string(tokenizer, t.token), t.logprob);
+      }
+    }
     alternatives[tokens_.back()] = result.logprobs[i];
     top_.push_back(std::move(alternatives));
   }

@@ -31,6 +31,11 @@ void CompletionHandler::handle(const httplib::Request& req, httplib::Response& r
                      std::chrono::system_clock::now().time_since_epoch()).count();
   job->model = model_name_;
   if (job->request.stream) {
+    // A stream's 200 goes out before generation: refuse first when the weights cannot be served.
+    if (Status servable = gate_.wait_until_servable(); !servable.ok()) {
+      send_error(res, api_error_from_status(servable, 503));
+      return;
+    }
     stream_completion(std::move(job), gate_, metrics_, res);
   } else {
     respond(*job, res);

@@ -13,10 +13,9 @@ namespace {
 using nlohmann::json;
 
 constexpr std::array<std::string_view, 20> kKnownFields = {
-    "model",   "prompt",        "n",          "max_tokens", "temperature",      "top_p",
-    "top_k",   "seed",          "stop",       "logprobs",   "echo",             "stream",
-    "stream_options", "ignore_eos", "user",   "suffix",     "best_of",          "presence_penalty",
-    "frequency_penalty", "logit_bias"};
+    "model", "prompt", "n", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "logprobs", "echo",
+    "stream", "stream_options", "ignore_eos", "user", "suffix", "best_of", "presence_penalty", "frequency_penalty",
+    "logit_bias"};
 
 std::string_view kind_of(const json& v) {
   switch (v.type()) {

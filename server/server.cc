@@ -107,8 +107,11 @@ void Server::Impl::routes() {
   // Unknown paths (and httplib's own errors) answer in OpenAI's error shape too.
   http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    const std::string message = res.status == 404 ? fmt::format("unknown endpoint: {} {}", req.method, req.path)
-                                                  : fmt::format("HTTP {} for {} {}", res.status, req.method, req.path);
+    std::string message = fmt::format("HTTP {} for {} {}", res.status, req.method, req.path);
+    if (res.status == 404) message = fmt::format("unknown endpoint: {} {}", req.method, req.path);
+    if (res.status == 413) {
+      message = fmt::format("the request body is too large (at most {} MiB as application/json)", kMaxBodyBytes >> 20);
+    }
     res.set_content(dump_json(error_json(ApiError{res.status, message, "", ""})), "application/json");
     return httplib::Server::HandlerResponse::Handled;
   }));
@@ -146,7 +149,7 @@ void Server::Impl::health(httplib::Response& res) {
   const Status servable = engine.check_servable();
   nlohmann::json body = {{"status", servable.ok() ? "ok" : "unavailable"},
                          {"weight_version", engine.weight_version()},
-                         {"update_running", gate.update_running()}};
+                         {"update_running", engine.update_in_progress()}};
   if (!servable.ok()) body["reason"] = servable.message();
   send_json(res, servable.ok() ? 200 : 503, body);
 }
@@ -158,7 +161,7 @@ void Server::Impl::update(const httplib::Request& req, httplib::Response& res) {
     send_error(res, *error);
     return;
   }
-  Result<UpdateStats> result = gate.update_from_disk(path, mode);
+  Result<UpdateStats> result = engine.update_weights_from_disk(path, mode);
   // A refusal to start (another update runs) is not an update that failed.
   if (result.ok() || result.status().code() != StatusCode::kFailedPrecondition) metrics.record_update(result);
   if (!result.ok()) {
@@ -169,7 +172,7 @@ void Server::Impl::update(const httplib::Request& req, httplib::Response& res) {
 }
 
 Server::Server(Engine& engine, ServerOptions options) : impl_(std::make_unique<Impl>(engine, std::move(options))) {
-  if (engine.last_update()) impl_->metrics.set_peak_staging_bytes(engine.last_update()->peak_staging_bytes);
+  if (std::optional<UpdateStats> load = engine.last_update()) impl_->metrics.set_peak_staging_bytes(load->peak_staging_bytes);
   impl_->routes();
 }
 

@@ -20,6 +20,7 @@ import urllib.request
 import numpy as np
 import openai
 import pytest
+import tokenizers
 from safetensors.numpy import load_file
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -116,12 +117,18 @@ def test_completion_text_logprobs_usage_and_weight_version(server):
     assert lp.tokens == [" ", "9", "9"]
     assert lp.text_offset == [0, 1, 2]
     steps = golden_logprobs("arith-mul", prompt_len=5, completion_len=3)
+    tokenizer = tokenizers.Tokenizer.from_file(str(DATA / "arith-mul" / "tokenizer.json"))
     for i, (token_id, logp) in enumerate(steps):
         assert lp.token_logprobs[i] == pytest.approx(logp[token_id], abs=1e-4)
         assert lp.token_logprobs[i] <= 0
         top = lp.top_logprobs[i]
         assert top[lp.tokens[i]] == lp.token_logprobs[i]
-        assert 1 <= len(top) <= 4  # up to `logprobs` alternatives, plus the sampled token
+        # The 3 most likely tokens by transformers' logits (the greedy token among them).
+        want = np.argsort(-logp, kind="stable")[:3]
+        assert len(top) == 3
+        for token in want:
+            text = tokenizer.decode([int(token)], skip_special_tokens=False)
+            assert top[text] == pytest.approx(logp[token], abs=1e-3), (i, text)
 
 
 def test_prompt_forms_and_several_choices(server):

@@ -172,6 +172,7 @@ TEST(CompletionTest, LogprobsAreTheEnginesOwn) {
 
   SamplingParams sampling;
   sampling.max_tokens = 6;
+  sampling.top_logprobs = 2;
   const std::vector<int32_t> prompt = s.engine().tokenize("7 8 =").value();
   GenerateResult ref = reference("arith-mul", prompt, sampling);
   ASSERT_EQ(lp["tokens"].size(), ref.tokens.size());
@@ -191,7 +192,12 @@ TEST(CompletionTest, LogprobsAreTheEnginesOwn) {
     ASSERT_TRUE(lp["top_logprobs"][i].is_object());
     ASSERT_TRUE(lp["top_logprobs"][i].contains(token)) << "the sampled token is among the top logprobs";
     EXPECT_EQ(lp["top_logprobs"][i][token].get<float>(), logprob);
-    EXPECT_LE(lp["top_logprobs"][i].size(), 3u);
+    // Greedy: the sampled token is the most likely, so the 2 alternatives include it.
+    ASSERT_EQ(lp["top_logprobs"][i].size(), 2u);
+    for (const TokenLogprob& alt : ref.top_logprobs[i]) {
+      const std::string alt_token = s.engine().tokenizer()->decode(std::vector<int32_t>{alt.token});
+      EXPECT_EQ(lp["top_logprobs"][i][alt_token].get<float>(), alt.logprob) << i << " " << alt_token;
+    }
   }
   EXPECT_EQ(joined, " 56");
   EXPECT_LE(sum, 0.0);
@@ -230,8 +236,19 @@ TEST(CompletionTest, LogprobsMatchTransformers) {
     const double max = *std::max_element(row, row + vocab);
     double sum = 0;
     for (size_t v = 0; v < vocab; ++v) sum += std::exp(row[v] - max);
-    const double want = row[ids[t]] - max - std::log(sum);
-    EXPECT_NEAR(lp["token_logprobs"][t - prompt_len].get<double>(), want, 1e-4) << "token " << t;
+    auto logprob = [&](size_t v) { return row[v] - max - std::log(sum); };
+    EXPECT_NEAR(lp["token_logprobs"][t - prompt_len].get<double>(), logprob(ids[t]), 1e-4) << "token " << t;
+    // The 5 most likely tokens (transformers' ranking) with their logprobs.
+    std::vector<size_t> order(vocab);
+    for (size_t v = 0; v < vocab; ++v) order[v] = v;
+    std::partial_sort(order.begin(), order.begin() + 5, order.end(), [&](size_t a, size_t b) { return row[a] > row[b]; });
+    const json& top = lp["top_logprobs"][t - prompt_len];
+    ASSERT_EQ(top.size(), 5u) << top;
+    for (size_t k = 0; k < 5; ++k) {
+      const std::string token = s.engine().tokenizer()->decode(std::vector<int32_t>{static_cast<int32_t>(order[k])});
+      ASSERT_TRUE(top.contains(token)) << "rank " << k << " '" << token << "' missing from " << top;
+      EXPECT_NEAR(top[token].get<double>(), logprob(order[k]), 1e-3) << token;
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "qswap/io/safetensors.h"
 #include "test_server.h"
 
 namespace qswap {
@@ -155,6 +156,40 @@ TEST(UpdateTest, AConcurrentUpdateIs409AndRequestsKeepTheOldWeights) {
       << "a refused update is not a failed one\n" << m.body;
   r = s.post("/update_weights_from_disk", json{{"path", (testing::data_dir() / "arith-add").string()}});
   EXPECT_EQ(r.status, 200) << r.body;
+}
+
+// An in-place update made outside the server (as a weight stream does): a request that arrives
+// meanwhile waits for it instead of failing, then answers from the new weights.
+TEST(UpdateTest, RequestsWaitOutAnInPlaceUpdateOfTheEngine) {
+  TestServer s;
+  ASSERT_TRUE(s.ok());
+  auto source = open_safetensors_dir(testing::data_dir() / "arith-add");
+  ASSERT_TRUE(source.ok()) << source.status().to_string();
+  auto update = s.engine().begin_update(UpdateMode::kInPlace);
+  ASSERT_TRUE(update.ok()) << update.status().to_string();
+  EXPECT_EQ(s.get("/health").status, 503) << "nothing servable while the live weights are written";
+
+  std::atomic<bool> answered{false};
+  testing::HttpReply reply;
+  std::thread client([&] {
+    reply = s.post("/v1/completions", testing::greedy("3 4 ="));
+    answered = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the request is in, and waits
+  EXPECT_FALSE(answered.load()) << "answered during an in-place update: " << reply.body;
+  for (const TensorInfo& info : (*source)->tensors()) {
+    auto bytes = (*source)->borrow(info);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().to_string();
+    ASSERT_TRUE((*update)->add(IncomingTensor{info.name, info.dtype, info.shape, *bytes}).ok()) << info.name;
+  }
+  auto stats = (*update)->commit();
+  ASSERT_TRUE(stats.ok()) << stats.status().to_string();
+  s.server().record_update(stats);
+  client.join();
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(reply.json["choices"][0]["text"], " 7");
+  EXPECT_EQ(reply.json["weight_version"], 2);
+  EXPECT_NE(s.get("/metrics").body.find("qswap_weight_updates_total 1"), std::string::npos);
 }
 
 }  // namespace

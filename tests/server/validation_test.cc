@@ -154,6 +154,11 @@ TEST(ValidationTest, AnEngineWithoutWeightsIs503) {
   testing::HttpReply ids = s.post("/v1/completions", testing::greedy(json::array({1, 2, 3})));
   EXPECT_EQ(ids.status, 503) << ids.body;
   EXPECT_NE(ids.body.find("no weights"), std::string::npos) << ids.body;
+  json stream = testing::greedy(json::array({1, 2, 3}));
+  stream["stream"] = true;
+  testing::HttpReply streamed = s.post("/v1/completions", stream);
+  EXPECT_EQ(streamed.status, 503) << "refused before the stream starts: " << streamed.body;
+  EXPECT_EQ(streamed.json["error"]["type"], "service_unavailable_error") << streamed.body;
 }
 
 }  // namespace
