@@ -14,7 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import qswap
+try:
+    import qswap
+except ImportError as e:  # the tests exercise the installed package, not the source tree
+    raise ImportError("the qswap package is not installed: run `pip install --no-build-isolation .` "
+                      "in the repository first") from e
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("QSWAP_TEST_DATA_DIR", REPO / "tests" / "data"))
