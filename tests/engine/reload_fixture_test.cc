@@ -3,6 +3,9 @@
 // and it prefers "3 4 = 7" — for every scheme, in place, without reallocating a kernel tensor.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <functional>
+
 #include "fixtures.h"
 #include "qswap/engine/engine.h"
 
@@ -89,6 +92,17 @@ TEST(GenerateTest, StopStringsAndLimitsEndGeneration) {
   EXPECT_EQ(limited->finish_reason, "length");
   EXPECT_EQ(limited->tokens, std::vector<int32_t>(full->tokens.begin(), full->tokens.begin() + 2));
 
+  for (auto bad : std::vector<std::function<void(SamplingParams&)>>{
+           [](SamplingParams& p) { p.temperature = std::nanf(""); },
+           [](SamplingParams& p) { p.temperature = -1; },
+           [](SamplingParams& p) { p.top_p = 0; },
+           [](SamplingParams& p) { p.top_p = 1.5f; },
+           [](SamplingParams& p) { p.top_k = -3; },
+           [](SamplingParams& p) { p.max_tokens = 0; }}) {
+    GenerateRequest r = request;
+    bad(r.sampling);
+    EXPECT_EQ(engine.generate(r).status().code(), StatusCode::kInvalidArgument);
+  }
   request.prompt.clear();
   EXPECT_EQ(engine.generate(request).status().code(), StatusCode::kInvalidArgument);
 }

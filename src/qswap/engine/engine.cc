@@ -92,6 +92,15 @@ Result<UpdateStats> WeightUpdate::commit() {
     abort(s);
     return s;
   }
+  const LoadStats& ls = loader_->stats();
+  UpdateStats stats;
+  stats.mode = mode_;
+  stats.tensors = ls.tensors;
+  stats.bytes_in = ls.bytes_in;
+  stats.peak_staging_bytes = ls.peak_staging_bytes;
+  stats.max_units_staging = ls.max_units_staging;
+  stats.units_completed = ls.units_completed;
+  stats.warnings = ls.warnings;
   {
     std::unique_lock<std::shared_mutex> lock = engine_.lock_for_writing();
     if (mode_ == UpdateMode::kTransactional) engine_.live_.copy_from(*target_, &engine_.pool_);
@@ -104,22 +113,13 @@ Result<UpdateStats> WeightUpdate::commit() {
       }
       engine_.model_ = std::make_unique<Transformer>(engine_.map_.config(), std::move(weights).value());
     }
-  }
-  done_ = true;
-  const LoadStats& ls = loader_->stats();
-  UpdateStats stats;
-  stats.version = engine_.version_ + 1;
-  stats.mode = mode_;
-  stats.tensors = ls.tensors;
-  stats.bytes_in = ls.bytes_in;
-  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  stats.peak_staging_bytes = ls.peak_staging_bytes;
-  stats.max_units_staging = ls.max_units_staging;
-  stats.units_completed = ls.units_completed;
-  stats.peak_rss_bytes = peak_rss_bytes();
-  stats.warnings = ls.warnings;
-  {
+    done_ = true;
+    stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    stats.peak_rss_bytes = peak_rss_bytes();
+    // The version changes with the weights, under the same exclusive lock: a request never sees
+    // new weights under an old version number.
     std::lock_guard<std::mutex> state(engine_.state_mutex_);
+    stats.version = engine_.version_ + 1;
     engine_.version_ = stats.version;
     engine_.update_running_ = false;
     engine_.in_place_running_ = false;

@@ -47,6 +47,12 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const To
     return out_of_range("the prompt has {} tokens; the model's context is {}", prompt_len, c.max_position_embeddings);
   }
   if (request.sampling.max_tokens <= 0) return invalid_argument("max_tokens must be positive");
+  const SamplingParams& sp = request.sampling;
+  if (!std::isfinite(sp.temperature) || sp.temperature < 0) {
+    return invalid_argument("temperature {} must be a finite number >= 0", sp.temperature);
+  }
+  if (!(sp.top_p > 0 && sp.top_p <= 1)) return invalid_argument("top_p {} must be in (0, 1]", sp.top_p);
+  if (sp.top_k < 0) return invalid_argument("top_k {} must be >= 0", sp.top_k);
   if (request.sampling.top_logprobs < 0 || request.sampling.top_logprobs > kMaxTopLogprobs) {
     return invalid_argument("top_logprobs {} must be in [0, {}]", request.sampling.top_logprobs, kMaxTopLogprobs);
   }

@@ -1,0 +1,50 @@
+"""qswap: an LLM inference engine for RL rollouts whose weights are quantized online as they
+arrive and can be replaced in place at any time.
+
+    import qswap
+    engine = qswap.Engine("tests/data/arith-mul", quant="fp8")
+    engine.generate("3 4 =", max_tokens=4).text          # ' 12'
+    engine.update_weights(model.named_parameters())      # torch tensors, zero-copy
+"""
+
+from __future__ import annotations
+
+from . import errors
+from ._core import quant_schemes as _quant_schemes
+from .engine import Engine, GenerateResult, PerplexityResult, UpdateStats, WeightUpdate
+from .errors import (
+    AbortedError,
+    DataLossError,
+    FailedPreconditionError,
+    InternalError,
+    InvalidArgumentError,
+    NotFoundError,
+    OutOfRangeError,
+    QswapError,
+    QswapIOError,
+    UnimplementedError,
+)
+
+__version__ = "0.1.0"
+
+QUANT_SCHEMES: tuple[str, ...] = tuple(_quant_schemes())  # "none", "fp8", ...
+
+__all__ = [
+    "Engine",
+    "WeightUpdate",
+    "GenerateResult",
+    "PerplexityResult",
+    "UpdateStats",
+    "QswapError",
+    "InvalidArgumentError",
+    "OutOfRangeError",
+    "NotFoundError",
+    "DataLossError",
+    "FailedPreconditionError",
+    "QswapIOError",
+    "UnimplementedError",
+    "AbortedError",
+    "InternalError",
+    "QUANT_SCHEMES",
+    "errors",
+]
