@@ -126,7 +126,9 @@ void Server::Impl::routes() {
     QSWAP_LOG_ERROR("{} {} failed: {}", req.method, req.path, what);
     send_error(res, ApiError{500, fmt::format("internal error: {}", what), "", "internal_error"});
   });
-  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+  // Counted as the response goes out (httplib's logger runs only after it has been sent, when the
+  // client may already have asked for /metrics).
+  http.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     metrics.record_request(endpoint_label(req.path), res.status);
   });
   http.set_payload_max_length(kMaxBodyBytes);
