@@ -98,5 +98,19 @@ TEST(SamplerTest, SeedsReproduce) {
   EXPECT_GT(differ, 20);
 }
 
+TEST(SamplerTest, TopLogprobsAreTheMostLikelyTokensInOrder) {
+  const std::vector<float> logits{0.5f, 3.0f, -2.0f, 3.0f, 1.25f, 0.0f};
+  const std::vector<double> p = softmax(logits);
+  const std::vector<TokenLogprob> top = top_logprobs(logits, 3);
+  ASSERT_EQ(top.size(), 3u);
+  // Ties keep the lower id first, as the greedy choice does.
+  EXPECT_EQ(top[0].token, 1);
+  EXPECT_EQ(top[1].token, 3);
+  EXPECT_EQ(top[2].token, 4);
+  for (const TokenLogprob& t : top) EXPECT_NEAR(t.logprob, std::log(p[static_cast<size_t>(t.token)]), 1e-6);
+  EXPECT_EQ(top_logprobs(logits, 100).size(), logits.size());
+  EXPECT_TRUE(top_logprobs(logits, 0).empty());
+}
+
 }  // namespace
 }  // namespace qswap

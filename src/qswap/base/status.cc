@@ -13,6 +13,7 @@ std::string_view status_code_name(StatusCode code) {
     case StatusCode::kIoError: return "I/O error";
     case StatusCode::kUnimplemented: return "unimplemented";
     case StatusCode::kAborted: return "aborted";
+    case StatusCode::kUnavailable: return "unavailable";
     case StatusCode::kInternal: return "internal error";
   }
   return "unknown";

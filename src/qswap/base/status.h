@@ -22,6 +22,7 @@ enum class StatusCode {
   kIoError,             // the OS refused (open, read, mmap, write)
   kUnimplemented,       // valid request that this build does not support
   kAborted,             // an update was abandoned (transactional rollback)
+  kUnavailable,         // transient: the engine cannot serve right now (retry later)
   kInternal,            // a bug: an invariant of qswap itself was broken
 };
 
@@ -65,6 +66,7 @@ QSWAP_DEFINE_STATUS_MAKER(failed_precondition, StatusCode::kFailedPrecondition)
 QSWAP_DEFINE_STATUS_MAKER(io_error, StatusCode::kIoError)
 QSWAP_DEFINE_STATUS_MAKER(unimplemented, StatusCode::kUnimplemented)
 QSWAP_DEFINE_STATUS_MAKER(aborted, StatusCode::kAborted)
+QSWAP_DEFINE_STATUS_MAKER(unavailable, StatusCode::kUnavailable)
 QSWAP_DEFINE_STATUS_MAKER(internal_error, StatusCode::kInternal)
 #undef QSWAP_DEFINE_STATUS_MAKER
 

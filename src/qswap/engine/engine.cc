@@ -38,6 +38,8 @@ WeightUpdate::WeightUpdate(Engine& engine, UpdateMode mode, ProgressCallback pro
     target_ = engine.shadow_.get();
   } else {
     target_ = &engine.live_;
+    std::lock_guard<std::mutex> state(engine.state_mutex_);
+    engine.in_place_running_ = true;
     engine.serving_error_ = failed_precondition("an in-place weight update is in progress");
   }
   LoaderOptions options;
@@ -59,8 +61,8 @@ WeightUpdate::~WeightUpdate() {
 Status WeightUpdate::add(const IncomingTensor& tensor) {
   if (done_) return failed_precondition("weight update already ended");
   // In-place writes the live tensors: no forward pass may read them meanwhile.
-  std::unique_lock<std::shared_mutex> lock(engine_.weights_mutex_, std::defer_lock);
-  if (mode_ == UpdateMode::kInPlace) lock.lock();
+  std::unique_lock<std::shared_mutex> lock;
+  if (mode_ == UpdateMode::kInPlace) lock = engine_.lock_for_writing();
   Status s = loader_->add(tensor);
   if (!s.ok()) abort(s);
   return s;
@@ -69,12 +71,17 @@ Status WeightUpdate::add(const IncomingTensor& tensor) {
 void WeightUpdate::abort(const Status& reason) {
   if (done_) return;
   done_ = true;
-  engine_.update_running_ = false;
-  if (mode_ == UpdateMode::kInPlace) {
-    engine_.serving_error_ = failed_precondition(
-        "the last in-place weight update failed ({}); generation is refused until a complete update arrives",
-        reason.message());
+  {
+    std::lock_guard<std::mutex> state(engine_.state_mutex_);
+    engine_.update_running_ = false;
+    engine_.in_place_running_ = false;
+    if (mode_ == UpdateMode::kInPlace) {
+      engine_.serving_error_ = failed_precondition(
+          "the last in-place weight update failed ({}); generation is refused until a complete update arrives",
+          reason.message());
+    }
   }
+  engine_.state_changed_.notify_all();
   QSWAP_LOG_WARN("update aborted mode={} reason=\"{}\"", update_mode_name(mode_), reason.message());
 }
 
@@ -86,7 +93,7 @@ Result<UpdateStats> WeightUpdate::commit() {
     return s;
   }
   {
-    std::unique_lock<std::shared_mutex> lock(engine_.weights_mutex_);
+    std::unique_lock<std::shared_mutex> lock = engine_.lock_for_writing();
     if (mode_ == UpdateMode::kTransactional) engine_.live_.copy_from(*target_, &engine_.pool_);
     if (!engine_.model_) {
       // Addresses never change after this: bind the forward pass to them once.
@@ -99,11 +106,9 @@ Result<UpdateStats> WeightUpdate::commit() {
     }
   }
   done_ = true;
-  engine_.update_running_ = false;
-  engine_.serving_error_ = Status();
   const LoadStats& ls = loader_->stats();
   UpdateStats stats;
-  stats.version = ++engine_.version_;
+  stats.version = engine_.version_ + 1;
   stats.mode = mode_;
   stats.tensors = ls.tensors;
   stats.bytes_in = ls.bytes_in;
@@ -113,7 +118,15 @@ Result<UpdateStats> WeightUpdate::commit() {
   stats.units_completed = ls.units_completed;
   stats.peak_rss_bytes = peak_rss_bytes();
   stats.warnings = ls.warnings;
-  engine_.last_update_ = stats;
+  {
+    std::lock_guard<std::mutex> state(engine_.state_mutex_);
+    engine_.version_ = stats.version;
+    engine_.update_running_ = false;
+    engine_.in_place_running_ = false;
+    engine_.serving_error_ = Status();
+    engine_.last_update_ = stats;
+  }
+  engine_.state_changed_.notify_all();
   QSWAP_LOG_INFO("update committed version={} mode={} tensors={} bytes_in={} seconds={:.3f} peak_staging={}",
                  stats.version, update_mode_name(mode_), stats.tensors, stats.bytes_in, stats.seconds,
                  stats.peak_staging_bytes);
@@ -152,8 +165,11 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::filesystem::path& dir, c
 }
 
 Result<std::unique_ptr<WeightUpdate>> Engine::begin_update(std::optional<UpdateMode> mode, ProgressCallback progress) {
-  if (update_running_) return failed_precondition("another weight update is in progress");
-  update_running_ = true;
+  {
+    std::lock_guard<std::mutex> state(state_mutex_);
+    if (update_running_) return failed_precondition("another weight update is in progress");
+    update_running_ = true;
+  }
   return std::unique_ptr<WeightUpdate>(new WeightUpdate(*this, mode.value_or(options_.update_mode), std::move(progress)));
 }
 
@@ -192,6 +208,37 @@ Result<UpdateStats> Engine::update_weights_from_disk(const std::filesystem::path
   return update_weights(*source, mode, std::move(progress));
 }
 
-Status Engine::check_servable() const { return serving_error_; }
+Status Engine::check_servable() const {
+  std::lock_guard<std::mutex> state(state_mutex_);
+  return serving_error_;
+}
+
+Status Engine::wait_until_servable(std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> state(state_mutex_);
+  if (!state_changed_.wait_for(state, timeout, [this] { return !in_place_running_; })) {
+    return unavailable("an in-place weight update is still running after {} ms", timeout.count());
+  }
+  return serving_error_;
+}
+
+bool Engine::update_in_progress() const {
+  std::lock_guard<std::mutex> state(state_mutex_);
+  return update_running_;
+}
+
+std::optional<UpdateStats> Engine::last_update() const {
+  std::lock_guard<std::mutex> state(state_mutex_);
+  return last_update_;
+}
+
+std::shared_lock<std::shared_mutex> Engine::lock_for_reading() const {
+  std::lock_guard<std::mutex> turn(turnstile_);
+  return std::shared_lock<std::shared_mutex>(weights_mutex_);
+}
+
+std::unique_lock<std::shared_mutex> Engine::lock_for_writing() const {
+  std::lock_guard<std::mutex> turn(turnstile_);
+  return std::unique_lock<std::shared_mutex>(weights_mutex_);
+}
 
 }  // namespace qswap

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -67,6 +68,8 @@ struct GenerateRequest {
 struct GenerateResult {
   std::vector<int32_t> tokens;     // generated ids, without the prompt
   std::vector<float> logprobs;     // log p(token) under the weights that produced it
+  // Per generated token, the sampling.top_logprobs most likely tokens at that step (else empty).
+  std::vector<std::vector<TokenLogprob>> top_logprobs;
   std::string text;
   std::string finish_reason;       // "stop" (EOS or stop string) or "length"
   uint64_t weight_version = 0;     // every token came from this version
@@ -135,8 +138,12 @@ class Engine {
 
   // OK when the live weights are complete and consistent; else why generation must wait.
   Status check_servable() const;
+  // Waits up to `timeout` while an in-place update is writing the live weights, then returns
+  // check_servable(). Front ends use it to hold requests during an update instead of failing them.
+  Status wait_until_servable(std::chrono::milliseconds timeout) const;
+  bool update_in_progress() const;
   uint64_t weight_version() const { return version_.load(); }
-  const std::optional<UpdateStats>& last_update() const { return last_update_; }
+  std::optional<UpdateStats> last_update() const;
 
   const ModelConfig& config() const { return map_.config(); }
   const WeightMap& weight_map() const { return map_; }
@@ -171,12 +178,24 @@ class Engine {
   KernelStore live_;
   std::unique_ptr<KernelStore> shadow_;  // transactional updates; allocated on first use, kept
   std::atomic<uint64_t> version_{0};
-  bool update_running_ = false;
-  Status serving_error_;                 // why the live weights cannot be served (in-place mode)
-  std::optional<UpdateStats> last_update_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<Transformer> model_;     // bound to live_ once its tensors exist
-  mutable std::shared_mutex weights_mutex_;  // shared: forward passes; exclusive: writes to live_
+
+  // Update state, guarded by state_mutex_; state_changed_ is notified whenever an update ends.
+  mutable std::mutex state_mutex_;
+  mutable std::condition_variable state_changed_;
+  bool update_running_ = false;
+  bool in_place_running_ = false;
+  Status serving_error_;                 // why the live weights cannot be served (in-place mode)
+  std::optional<UpdateStats> last_update_;
+
+  // Shared: forward passes (one whole generation); exclusive: writes to live_. A writer holds
+  // turnstile_ while it waits, so a steady stream of requests cannot starve a commit (glibc's
+  // rwlock prefers readers).
+  std::shared_lock<std::shared_mutex> lock_for_reading() const;
+  std::unique_lock<std::shared_mutex> lock_for_writing() const;
+  mutable std::mutex turnstile_;
+  mutable std::shared_mutex weights_mutex_;
 };
 
 size_t peak_rss_bytes();  // VmHWM of this process

@@ -8,6 +8,8 @@
 namespace qswap {
 namespace {
 
+constexpr int kMaxTopLogprobs = 20;
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -36,7 +38,7 @@ Result<std::vector<int32_t>> Engine::tokenize(std::string_view text) const {
 }
 
 Result<GenerateResult> Engine::generate(const GenerateRequest& request, const TokenCallback& on_token) {
-  std::shared_lock<std::shared_mutex> lock(weights_mutex_);
+  std::shared_lock<std::shared_mutex> lock = lock_for_reading();
   QSWAP_RETURN_IF_ERROR(check_servable().with_context("cannot generate"));
   const ModelConfig& c = config();
   const int64_t prompt_len = static_cast<int64_t>(request.prompt.size());
@@ -45,6 +47,9 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const To
     return out_of_range("the prompt has {} tokens; the model's context is {}", prompt_len, c.max_position_embeddings);
   }
   if (request.sampling.max_tokens <= 0) return invalid_argument("max_tokens must be positive");
+  if (request.sampling.top_logprobs < 0 || request.sampling.top_logprobs > kMaxTopLogprobs) {
+    return invalid_argument("top_logprobs {} must be in [0, {}]", request.sampling.top_logprobs, kMaxTopLogprobs);
+  }
   if (!request.stop.empty() && !tokenizer_) return failed_precondition("stop strings need a tokenizer");
   for (const std::string& s : request.stop) {
     if (s.empty()) return invalid_argument("a stop string is empty");
@@ -81,6 +86,9 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const To
     }
     result.tokens.push_back(token);
     result.logprobs.push_back(logprob);
+    if (request.sampling.top_logprobs > 0) {
+      result.top_logprobs.push_back(top_logprobs(logits, request.sampling.top_logprobs));
+    }
     if (decoder) text += decoder->push(token);
     bool stop_hit = false;
     if (!request.stop.empty()) {
@@ -116,7 +124,7 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const To
 
 Result<PerplexityResult> Engine::perplexity(std::span<const int32_t> tokens, int64_t context, int64_t stride,
                                             const std::function<void(int64_t, int64_t)>& progress) {
-  std::shared_lock<std::shared_mutex> lock(weights_mutex_);
+  std::shared_lock<std::shared_mutex> lock = lock_for_reading();
   QSWAP_RETURN_IF_ERROR(check_servable().with_context("cannot score"));
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n < 2) return invalid_argument("perplexity needs at least 2 tokens, got {}", n);
@@ -152,7 +160,7 @@ Result<PerplexityResult> Engine::perplexity(std::span<const int32_t> tokens, int
 }
 
 Result<std::vector<float>> Engine::logits(std::span<const int32_t> tokens, bool all_positions) {
-  std::shared_lock<std::shared_mutex> lock(weights_mutex_);
+  std::shared_lock<std::shared_mutex> lock = lock_for_reading();
   QSWAP_RETURN_IF_ERROR(check_servable().with_context("cannot run the model"));
   if (static_cast<int64_t>(tokens.size()) > config().max_position_embeddings) {
     return out_of_range("{} tokens exceed the context of {}", tokens.size(), config().max_position_embeddings);

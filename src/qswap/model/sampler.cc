@@ -5,11 +5,38 @@
 
 namespace qswap {
 
-float token_logprob(std::span<const float> logits, int32_t token) {
+namespace {
+
+// max + log(sum(exp(logits - max))), in double.
+double log_sum_exp(std::span<const float> logits) {
   const float max = *std::max_element(logits.begin(), logits.end());
   double sum = 0.0;
   for (float l : logits) sum += std::exp(static_cast<double>(l - max));
-  return static_cast<float>(static_cast<double>(logits[static_cast<size_t>(token)] - max) - std::log(sum));
+  return static_cast<double>(max) + std::log(sum);
+}
+
+}  // namespace
+
+float token_logprob(std::span<const float> logits, int32_t token) {
+  return static_cast<float>(static_cast<double>(logits[static_cast<size_t>(token)]) - log_sum_exp(logits));
+}
+
+std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, int k) {
+  std::vector<TokenLogprob> top;
+  if (k <= 0 || logits.empty()) return top;
+  const size_t keep = std::min(static_cast<size_t>(k), logits.size());
+  std::vector<int32_t> ids(logits.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+  auto more_likely = [&](int32_t a, int32_t b) {
+    const float la = logits[static_cast<size_t>(a)], lb = logits[static_cast<size_t>(b)];
+    return la > lb || (la == lb && a < b);
+  };
+  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(keep), ids.end(), more_likely);
+  const double lse = log_sum_exp(logits);
+  for (size_t i = 0; i < keep; ++i) {
+    top.push_back({ids[i], static_cast<float>(static_cast<double>(logits[static_cast<size_t>(ids[i])]) - lse)});
+  }
+  return top;
 }
 
 int32_t Sampler::sample(std::span<const float> logits, float* logprob) {

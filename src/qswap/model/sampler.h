@@ -15,6 +15,12 @@ struct SamplingParams {
   int64_t top_k = 0;         // 0: no limit
   float top_p = 1.0f;
   uint64_t seed = 0;
+  int top_logprobs = 0;      // alternatives reported per generated token (OpenAI's `logprobs`)
+};
+
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0;
 };
 
 class Sampler {
@@ -31,5 +37,8 @@ class Sampler {
 
 // log-softmax of logits at `token`, computed stably in double.
 float token_logprob(std::span<const float> logits, int32_t token);
+
+// The k most likely tokens under log-softmax(logits), most likely first (ties: lowest id first).
+std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, int k);
 
 }  // namespace qswap
