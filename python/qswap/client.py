@@ -269,7 +269,12 @@ def _try_read_reply(sock: socket.socket) -> Optional[dict]:
 def _check_early_reply(sock: socket.socket) -> None:
     """The receiver speaks before COMMIT only to refuse: raise its error now, not after sending
     the rest of the update."""
-    readable, _, _ = select.select([sock], [], [], 0)
+    if hasattr(select, "poll"):  # select() fails on descriptors past FD_SETSIZE, common in trainers
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        readable = bool(poller.poll(0))
+    else:
+        readable = bool(select.select([sock], [], [], 0)[0])
     if readable:
         reply = _try_read_reply(sock)
         if reply is not None and not reply.get("ok", False):

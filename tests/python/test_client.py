@@ -48,10 +48,11 @@ def load_checkpoint(name):
 class Receiver:
     """`qswap receive` on a unix socket in `tmp`, printing JSON lines."""
 
-    def __init__(self, tmp, token=None):
+    def __init__(self, tmp, token=None, listen=None):
         self.address = None
+        listen = listen or f"unix:{tmp / 'qswap.sock'}"
         cmd = [QSWAP_BIN, "receive", str(DATA / "arith-base"), "--quant", "fp8", "--threads", "2",
-               "--listen", f"unix:{tmp / 'qswap.sock'}", "-p", "3 4 =", "--max-tokens", "4", "--json"]
+               "--listen", listen, "-p", "3 4 =", "--max-tokens", "4", "--json"]
         if token is not None:
             cmd += ["--token", token]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -156,6 +157,29 @@ def test_wrong_token_is_refused(tmp_path):
                 client.push(mul.items(), r.address, token=token)
             assert r.line()["ok"] is False
         assert client.push(mul.items(), r.address, token="s3cret")["version"] == 2
+    finally:
+        r.close()
+
+
+def test_refusal_reaches_a_sender_still_streaming_over_tcp(tmp_path):
+    """The receiver refuses the first tensor while the sender has 64 MB more to send: the sender
+    gets the receiver's message (from its early reply), not a bare broken pipe."""
+    r = Receiver(tmp_path, listen="tcp://127.0.0.1:0")
+    try:
+        assert r.address.startswith("tcp://127.0.0.1:") and not r.address.endswith(":0")
+        block = np.zeros(1 << 18, dtype=np.float32)  # 1 MiB
+
+        def tensors():
+            yield "not.a.weight", np.zeros(4, dtype=np.float32)
+            for i in range(64):
+                yield f"filler.{i}", block
+
+        with pytest.raises(client.PushError, match="tensor 'not.a.weight' is not a weight") as err:
+            client.push(tensors(), r.address)
+        assert err.value.reply["tensor"] == "not.a.weight"
+        assert r.line()["ok"] is False
+        assert client.push(load_checkpoint("arith-mul"), r.address)["version"] == 2
+        assert r.line()["completion"] == " 12"
     finally:
         r.close()
 

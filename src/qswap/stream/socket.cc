@@ -47,7 +47,7 @@ Status wait_ready(int fd, short events, std::optional<milliseconds> timeout, con
     if (fds[1].revents != 0 || fds[2].revents != 0) return aborted("the receiver is stopping");
     if (fds[0].revents != 0) return Status();  // ready, or an error/hang-up the next call reports
     if (r == 0 && Clock::now() >= deadline) {
-      return io_error("{} for {:.1f} s (timeout)", what, std::chrono::duration<double>(*timeout).count());
+      return io_error("{} for {:g} s (timeout)", what, std::chrono::duration<double>(*timeout).count());
     }
   }
 }
