@@ -155,8 +155,8 @@ TEST_P(ReceiverTest, SilenceTimesOutInsideAnUpdateButNotBetweenUpdates) {
   const auto before = kernel_bytes(*engine);
   const std::vector<std::string> mul = checkpoint_frames("arith-mul");
   ReceiveOptions o = options();
-  o.idle_timeout = std::chrono::milliseconds(150);
-  o.hello_timeout = std::chrono::milliseconds(150);
+  o.idle_timeout = std::chrono::milliseconds(400);
+  o.hello_timeout = std::chrono::milliseconds(200);
   o.linger = std::chrono::milliseconds(0);
 
   // Connected, and not a word: the HELLO timeout.
@@ -164,7 +164,7 @@ TEST_P(ReceiverTest, SilenceTimesOutInsideAnUpdateButNotBetweenUpdates) {
     SocketPair pair = socket_pair();
     Status s = serve_connection(*engine, pair.receiver.get(), o);
     EXPECT_EQ(s.code(), StatusCode::kIoError);
-    EXPECT_NE(s.message().find("frame 1: the sender sent nothing for 0.15 s (timeout)"), std::string::npos)
+    EXPECT_NE(s.message().find("frame 1: the sender sent nothing for 0.2 s (timeout)"), std::string::npos)
         << s.message();
   }
   // Silent for longer than the timeout between two updates: fine. Inside the second: not.
@@ -174,7 +174,7 @@ TEST_P(ReceiverTest, SilenceTimesOutInsideAnUpdateButNotBetweenUpdates) {
     send_bytes(pair.sender.get(), hello() + update(mul, 1));
     replies.push_back(read_reply(pair.sender.get()));
     replies.push_back(read_reply(pair.sender.get()));
-    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // 3 idle timeouts
     send_bytes(pair.sender.get(), begin({{"tag", 2}}) + join(mul, 0, 3));
     replies.push_back(read_reply(pair.sender.get()));  // the timeout's error
   });

@@ -28,7 +28,8 @@ struct ReceiveOptions {
   bool read_ahead = true;                 // read the next frame while the current one is quantized
   int max_updates = 0;                    // return after this many updates ended (0: no limit)
   // Called once for every update that ends (its stats, or why it failed or was aborted) and for
-  // every error that ends a connection outside an update (a wrong token, a malformed frame).
+  // every error that ends a connection outside an update (a wrong token, a malformed frame). Runs on
+  // the serving thread before the reply is sent: a sender holding its reply knows it has run.
   std::function<void(const Result<UpdateStats>&)> on_update;
   ProgressCallback progress;              // passed to each WeightUpdate
   int cancel_fd = -1;                     // once readable: abort what is in progress and return
