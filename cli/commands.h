@@ -12,7 +12,8 @@ void register_inspect(CLI::App& app, int& exit_code);
 void register_synth(CLI::App& app, int& exit_code);
 void register_weights(CLI::App& app, int& exit_code);   // load, reload, export
 void register_generate(CLI::App& app, int& exit_code);  // generate, ppl, bench
-void register_serve(CLI::App& app, int& exit_code);
+void register_serve(CLI::App& app, int& exit_code);     // OpenAI-compatible HTTP server
+void register_receive(CLI::App& app, int& exit_code);   // weight updates from a trainer
 
 // Prints "error: <message>" to stderr and returns the exit code for `status`.
 int report(const Status& status);

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   qswap::cli::register_weights(app, exit_code);
   qswap::cli::register_generate(app, exit_code);
   qswap::cli::register_serve(app, exit_code);
+  qswap::cli::register_receive(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }
