@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "progress.h"
 #include "qswap/engine/engine.h"
+#include "qswap/stream/listener.h"
 #include "server/server.h"
 
 namespace qswap::cli {
@@ -19,6 +20,9 @@ struct ServeArgs : ModelArgs {
   int64_t max_tokens_limit = 0;
   std::string model_name;
   int http_threads = 8;
+  std::string listen;  // weight-stream listener (docs/protocol.md), off when empty
+  std::string token;
+  double max_payload_mb = 0;
 };
 
 int run_serve(const ServeArgs& a) {
@@ -57,9 +61,27 @@ int run_serve(const ServeArgs& a) {
   fmt::print(stderr, "qswap serve: {} (quant {}, {} updates) on http://{}:{}\n", so.model_name, a.quant, a.mode,
              a.host, server.port());
 
+  // Trainer pushes arrive on the listener's thread; their outcome feeds /metrics like any update.
+  std::unique_ptr<UpdateListener> listener;
+  if (!a.listen.empty()) {
+    ListenOptions listen;
+    listen.address = a.listen;
+    listen.token = a.token;
+    if (a.max_payload_mb > 0) listen.max_payload_bytes = static_cast<uint64_t>(a.max_payload_mb * 1e6);
+    listen.on_update = [&server](const Result<UpdateStats>& r) { server.record_update(r); };
+    Result<std::unique_ptr<UpdateListener>> listening = UpdateListener::start(**engine, std::move(listen));
+    if (!listening.ok()) {
+      server.stop();
+      return report(listening.status());
+    }
+    listener = std::move(listening).value();
+    fmt::print(stderr, "qswap serve: weight stream on {}\n", listener->address());
+  }
+
   int signal = 0;
   sigwait(&signals, &signal);
   fmt::print(stderr, "qswap serve: signal {}, stopping\n", signal);
+  if (listener) listener->stop();
   server.stop();
   return 0;
 }
@@ -79,6 +101,9 @@ void register_serve(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--served-model-name", args->model_name, "Model name reported (default: the directory's name)");
   cmd->add_option("--http-threads", args->http_threads, "Connections served at once")->capture_default_str();
+  cmd->add_option("--listen", args->listen, "Weight-stream listener: unix:/PATH or tcp://HOST:PORT (docs/protocol.md)");
+  cmd->add_option("--token", args->token, "Shared secret a weight sender must present")->envname("QSWAP_STREAM_TOKEN");
+  cmd->add_option("--max-payload-mb", args->max_payload_mb, "Largest streamed tensor accepted, in MB (0: 16 GiB)");
   cmd->callback([args, &exit_code] { exit_code = run_serve(*args); });
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from . import errors
 from ._core import quant_schemes as _quant_schemes
-from .engine import Engine, GenerateResult, PerplexityResult, UpdateStats, WeightUpdate
+from .engine import Engine, GenerateResult, Listener, PerplexityResult, UpdateStats, WeightUpdate
 from .errors import (
     AbortedError,
     DataLossError,
@@ -22,6 +22,7 @@ from .errors import (
     OutOfRangeError,
     QswapError,
     QswapIOError,
+    UnavailableError,
     UnimplementedError,
 )
 
@@ -32,6 +33,7 @@ QUANT_SCHEMES: tuple[str, ...] = tuple(_quant_schemes())  # "none", "fp8", ...
 __all__ = [
     "Engine",
     "WeightUpdate",
+    "Listener",
     "GenerateResult",
     "PerplexityResult",
     "UpdateStats",
@@ -44,7 +46,17 @@ __all__ = [
     "QswapIOError",
     "UnimplementedError",
     "AbortedError",
+    "UnavailableError",
     "InternalError",
     "QUANT_SCHEMES",
     "errors",
 ]
+
+
+def __getattr__(name: str):
+    # qswap.client (the sender, which needs numpy) is imported on first use, not with the package.
+    if name == "client":
+        import importlib
+
+        return importlib.import_module(".client", __name__)
+    raise AttributeError(f"module 'qswap' has no attribute {name!r}")

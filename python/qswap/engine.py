@@ -120,6 +120,34 @@ def _check_sampling(temperature: float, top_k: int, top_p: float) -> None:
         raise InvalidArgumentError(f"top_p must be in (0, 1], got {top_p}")
 
 
+class Listener:
+    """A weight-stream listener (docs/protocol.md) feeding an Engine from another process:
+    ``qswap.client.push(model.named_parameters(), listener.address)``. Each pushed update is
+    quantized as its frames arrive; stop() (or leaving the ``with`` block) closes it."""
+
+    def __init__(self, core_listener: Any):
+        self._core = core_listener
+
+    @property
+    def address(self) -> str:
+        """The bound address, e.g. "tcp://127.0.0.1:39412" or "unix:/tmp/q.sock"."""
+        return self._core.address
+
+    def stats(self) -> dict:
+        """{"updates", "failures", "last_error", "last_version"} of the pushes received so far."""
+        return self._core.stats()
+
+    def stop(self) -> None:
+        self._core.stop()
+
+    def __enter__(self) -> "Listener":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self.stop()
+        return False
+
+
 class Engine:
     """A model loaded from a Hugging Face directory (config.json, safetensors, tokenizer.json) and
     quantized online.
@@ -167,6 +195,12 @@ class Engine:
     def update_weights_from_disk(self, path: Union[str, os.PathLike], mode: Optional[str] = None) -> UpdateStats:
         """Replaces the weights with a safetensors checkpoint directory's."""
         return UpdateStats(**self._core.update_weights_from_disk(os.fspath(path), mode))
+
+    def listen(self, address: str = "tcp://127.0.0.1:0", token: Optional[str] = None) -> Listener:
+        """Starts accepting weight updates pushed by another process over a unix socket
+        ("unix:/path") or TCP ("tcp://127.0.0.1:PORT", port 0: any free one); see
+        qswap.client.push and docs/protocol.md. ``token``: a shared secret senders must present."""
+        return Listener(_core.listen(self._core, address, token))
 
     @property
     def weight_version(self) -> int:

@@ -63,6 +63,12 @@ class AbortedError(QswapError):
     code = "aborted"
 
 
+class UnavailableError(QswapError):
+    """Transient: the engine cannot serve right now (e.g. an in-place update is running)."""
+
+    code = "unavailable"
+
+
 class InternalError(QswapError):
     """A bug in qswap: please report it."""
 
@@ -80,6 +86,7 @@ _BY_CODE = {
         QswapIOError,
         UnimplementedError,
         AbortedError,
+        UnavailableError,
         InternalError,
     )
 }
@@ -100,5 +107,6 @@ __all__ = [
     "QswapIOError",
     "UnimplementedError",
     "AbortedError",
+    "UnavailableError",
     "InternalError",
 ]

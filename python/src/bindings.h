@@ -5,11 +5,14 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 
 #include "qswap/base/status.h"
+#include "qswap/engine/engine.h"
 #include "qswap/load/layerwise_loader.h"
 
 namespace qswap::python {
@@ -50,7 +53,22 @@ struct BorrowedTensor {
 // a detached tensor alive; `name` must outlive the result.
 Result<BorrowedTensor> borrow_tensor(std::string_view name, nb::handle tensor, nb::object& holder);
 
+// Owns the engine. Python threads may share one WeightUpdate and call it without the GIL, so
+// begin_update/add/commit/abort take update_mutex; forward passes are guarded by the engine's own
+// weight lock, and a stream listener (listener.cc) goes through the thread-safe Engine API.
+class PyEngine {
+ public:
+  explicit PyEngine(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {}
+  Engine& engine() { return *engine_; }
+  std::mutex& update_mutex() { return update_mutex_; }
+
+ private:
+  std::unique_ptr<Engine> engine_;
+  std::mutex update_mutex_;
+};
+
 void bind_engine(nb::module_& m);
+void bind_listener(nb::module_& m);
 void bind_tensor(nb::module_& m);
 
 }  // namespace qswap::python

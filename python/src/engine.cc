@@ -18,20 +18,6 @@
 namespace qswap::python {
 namespace {
 
-// Owns the engine. Engine's update state (begin_update, add, commit, abort, last_update) is not
-// thread-safe and Python threads run these calls without the GIL, so they take update_mutex.
-// Forward passes (generate, perplexity) are guarded by the engine's own weight lock.
-class PyEngine {
- public:
-  explicit PyEngine(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {}
-  Engine& engine() { return *engine_; }
-  std::mutex& update_mutex() { return update_mutex_; }
-
- private:
-  std::unique_ptr<Engine> engine_;
-  std::mutex update_mutex_;
-};
-
 std::optional<UpdateMode> parse_mode(const std::optional<std::string>& mode) {
   if (!mode) return std::nullopt;
   return value_or_throw(parse_update_mode(*mode));

@@ -24,6 +24,7 @@ std::string_view code_key(StatusCode code) {
     case StatusCode::kIoError: return "io_error";
     case StatusCode::kUnimplemented: return "unimplemented";
     case StatusCode::kAborted: return "aborted";
+    case StatusCode::kUnavailable: return "unavailable";
     case StatusCode::kInternal: return "internal";
   }
   return "unknown";
@@ -61,4 +62,5 @@ NB_MODULE(_core, m) {
   });
   bind_tensor(m);
   bind_engine(m);
+  bind_listener(m);
 }
