@@ -14,14 +14,6 @@
 namespace qswap::cli {
 namespace {
 
-Result<std::unique_ptr<Engine>> open_engine(const ModelArgs& a) {
-  EngineOptions options;
-  options.quant = a.quant;
-  options.threads = a.threads;
-  ProgressBar bar("load", !a.json);
-  return Engine::load(a.dir, options, [&bar](int d, int t, int64_t b) { bar.update(d, t, b); });
-}
-
 struct GenerateArgs : ModelArgs {
   std::string prompt;
   SamplingParams sampling;
@@ -30,7 +22,7 @@ struct GenerateArgs : ModelArgs {
 };
 
 int run_generate(const GenerateArgs& a) {
-  auto engine = open_engine(a);
+  auto engine = open_engine(a, {}, !a.json);
   if (!engine.ok()) return report(engine.status());
   auto ids = (*engine)->tokenize(a.prompt);
   if (!ids.ok()) return report(ids.status());
@@ -69,7 +61,7 @@ struct PplArgs : ModelArgs {
 };
 
 int run_ppl(const PplArgs& a) {
-  auto engine = open_engine(a);
+  auto engine = open_engine(a, {}, !a.json);
   if (!engine.ok()) return report(engine.status());
   auto text = read_text_file(a.file);
   if (!text.ok()) return report(text.status());
@@ -102,7 +94,7 @@ struct BenchArgs : ModelArgs {
 };
 
 int run_bench(const BenchArgs& a) {
-  auto engine = open_engine(a);
+  auto engine = open_engine(a, {}, !a.json);
   if (!engine.ok()) return report(engine.status());
   Engine& e = **engine;
   std::mt19937 rng(1);

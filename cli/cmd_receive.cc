@@ -105,16 +105,11 @@ class Receiver {
 
 int run_receive(const ReceiveArgs& a) {
   EngineOptions options;
-  options.quant = a.quant;
-  options.threads = a.threads;
   options.allow_unknown = a.allow_unknown;
   Result<UpdateMode> mode = parse_update_mode(a.mode);
   if (!mode.ok()) return report(mode.status());
   options.update_mode = *mode;
-  Result<std::unique_ptr<Engine>> loaded = [&] {
-    ProgressBar bar("load", !a.json);
-    return Engine::load(a.dir, options, [&bar](int d, int t, int64_t b) { bar.update(d, t, b); });
-  }();
+  Result<std::unique_ptr<Engine>> loaded = open_engine(a, options, !a.json);
   if (!loaded.ok()) return report(loaded.status());
   Engine& engine = **loaded;
 

@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include "commands.h"
-#include "progress.h"
 #include "qswap/engine/engine.h"
 #include "qswap/stream/listener.h"
 #include "server/server.h"
@@ -27,8 +26,6 @@ struct ServeArgs : ModelArgs {
 
 int run_serve(const ServeArgs& a) {
   EngineOptions options;
-  options.quant = a.quant;
-  options.threads = a.threads;
   Result<UpdateMode> mode = parse_update_mode(a.mode);
   if (!mode.ok()) return report(mode.status());
   options.update_mode = *mode;
@@ -41,9 +38,7 @@ int run_serve(const ServeArgs& a) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  ProgressBar bar("load", true);
-  auto engine = Engine::load(a.dir, options, [&bar](int d, int t, int64_t b) { bar.update(d, t, b); });
-  bar.finish();
+  auto engine = open_engine(a, options, true);
   if (!engine.ok()) return report(engine.status());
 
   server::ServerOptions so;

@@ -63,8 +63,7 @@ void print_stats_line(const char* what, const UpdateStats& s) {
 
 Result<std::unique_ptr<Engine>> load_engine(const WeightsArgs& a) {
   QSWAP_ASSIGN_OR_RETURN(EngineOptions options, engine_options(a));
-  ProgressBar bar("load  ", !a.no_progress && !a.json);
-  return Engine::load(a.dir, options, progress_to(bar));
+  return open_engine(a, options, !a.no_progress && !a.json);
 }
 
 int run(const WeightsArgs& a, const std::string& command) {

@@ -4,7 +4,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <memory>
+
 #include "qswap/base/status.h"
+#include "qswap/engine/engine.h"
 
 namespace qswap::cli {
 
@@ -26,5 +29,8 @@ struct ModelArgs {
   bool json = false;
 };
 void add_model_options(CLI::App* cmd, ModelArgs& args);
+// Loads args.dir with args' quant and threads (the other fields from `options`), drawing a
+// progress bar on stderr when `progress` is set.
+Result<std::unique_ptr<Engine>> open_engine(const ModelArgs& args, EngineOptions options, bool progress);
 
 }  // namespace qswap::cli

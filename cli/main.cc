@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "progress.h"
 
 namespace qswap::cli {
 
@@ -12,6 +13,13 @@ void add_model_options(CLI::App* cmd, ModelArgs& args) {
       ->capture_default_str();
   cmd->add_option("--threads,-t", args.threads, "Worker threads (0: all)")->capture_default_str();
   cmd->add_flag("--json", args.json, "Print one JSON object");
+}
+
+Result<std::unique_ptr<Engine>> open_engine(const ModelArgs& args, EngineOptions options, bool progress) {
+  options.quant = args.quant;
+  options.threads = args.threads;
+  ProgressBar bar("load", progress);
+  return Engine::load(args.dir, options, [&bar](int done, int total, int64_t bytes) { bar.update(done, total, bytes); });
 }
 
 int report(const Status& status) {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "qswap/base/untrusted.h"
 #include "qswap/io/json_strict.h"
 #include "qswap/io/safetensors_source.h"
 
@@ -14,21 +15,6 @@ using nlohmann::json;
 
 // dtypes the reference library knows but qswap has no DType for.
 constexpr std::string_view kKnownUnsupportedDTypes[] = {"F4", "F6_E2M3", "F6_E3M2", "C64"};
-
-uint64_t load_u64_le(const std::byte* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-
-// Error messages quote untrusted strings; keep them short.
-std::string quote_untrusted(std::string_view s) {
-  constexpr size_t kMax = 64;
-  if (s.size() <= kMax) return fmt::format("'{}'", s);
-  size_t cut = kMax;
-  while (cut > 0 && (static_cast<uint8_t>(s[cut]) & 0xC0) == 0x80) --cut;  // stay on a code point
-  return fmt::format("'{}...' ({} bytes)", s.substr(0, cut), s.size());
-}
 
 std::string short_shape(const Shape& shape) {
   constexpr size_t kMax = 8;
@@ -162,7 +148,7 @@ Result<SafetensorsHeader> parse_safetensors_header(std::span<const std::byte> fi
     return data_loss("{}: file is {} bytes, too short for the 8-byte header length", name, file_size);
   }
   SafetensorsHeader h;
-  h.header_bytes = load_u64_le(file_bytes.data());
+  h.header_bytes = load_le(file_bytes.data(), 8);
   if (h.header_bytes > kSafetensorsMaxHeaderBytes) {
     return data_loss("{}: header length {} exceeds the {}-byte limit (corrupt, or not safetensors)",
                      name, h.header_bytes, kSafetensorsMaxHeaderBytes);

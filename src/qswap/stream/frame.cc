@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <zlib.h>
 
+#include "qswap/base/untrusted.h"
 #include "qswap/io/json_strict.h"
 
 namespace qswap {
@@ -15,21 +16,6 @@ using nlohmann::json;
 
 void store_le(std::byte* p, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) p[i] = static_cast<std::byte>((v >> (8 * i)) & 0xFF);
-}
-
-uint64_t load_le(const std::byte* p, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-
-// Error messages quote untrusted strings; keep them short.
-std::string quote(std::string_view s) {
-  constexpr size_t kMax = 80;
-  if (s.size() <= kMax) return fmt::format("'{}'", s);
-  size_t cut = kMax;
-  while (cut > 0 && (static_cast<uint8_t>(s[cut]) & 0xC0) == 0x80) --cut;  // stay on a code point
-  return fmt::format("'{}...' ({} bytes)", s.substr(0, cut), s.size());
 }
 
 bool known_type(uint16_t type) { return type >= 1 && type <= 6; }
@@ -56,7 +42,7 @@ class Fields {
   Status missing(std::string_view key) const { return data_loss("{}: missing field '{}'", what_, key); }
   Status wrong(std::string_view key, std::string_view expected, const json& v) const {
     return data_loss("{}: field '{}' must be {}, got {} {}", what_, key, expected, json_type_name(v),
-                     quote(dump(v)));
+                     quote_untrusted(dump(v)));
   }
 
   // A string of at most kMaxNameBytes bytes; nullopt if absent.
@@ -133,13 +119,13 @@ Result<FrameMessage> parse_tensor(const Fields& f, uint64_t payload_bytes) {
   if (!name) return f.missing("name");
   if (name->empty()) return data_loss("{}: field 'name' is empty", f.what());
   t.name = std::move(*name);
-  const std::string what = fmt::format("{} {}", f.what(), quote(t.name));
+  const std::string what = fmt::format("{} {}", f.what(), quote_untrusted(t.name));
 
   QSWAP_ASSIGN_OR_RETURN(std::optional<std::string> dtype, f.string("dtype"));
   if (!dtype) return data_loss("{}: missing field 'dtype'", what);
   std::optional<DType> dt = dtype_from_safetensors(*dtype);
   if (!dt || (*dt != DType::kBF16 && *dt != DType::kF16 && *dt != DType::kF32)) {
-    return data_loss("{}: dtype {} is not one the stream carries (BF16, F16 or F32)", what, quote(*dtype));
+    return data_loss("{}: dtype {} is not one the stream carries (BF16, F16 or F32)", what, quote_untrusted(*dtype));
   }
   t.dtype = *dt;
 
@@ -151,7 +137,7 @@ Result<FrameMessage> parse_tensor(const Fields& f, uint64_t payload_bytes) {
   }
   for (const json& d : *shape) {
     if (!d.is_number_unsigned() || d.get<uint64_t>() > kMaxInt64) {
-      return data_loss("{}: shape {} has a dimension that is not a non-negative integer", what, quote(dump(*shape)));
+      return data_loss("{}: shape {} has a dimension that is not a non-negative integer", what, quote_untrusted(dump(*shape)));
     }
     t.shape.push_back(static_cast<int64_t>(d.get<uint64_t>()));
   }
@@ -353,7 +339,7 @@ FrameType frame_type_of(const FrameMessage& message) {
 }
 
 std::string format_tag(const UpdateTag& tag) {
-  if (const auto* s = std::get_if<std::string>(&tag)) return quote(*s);
+  if (const auto* s = std::get_if<std::string>(&tag)) return quote_untrusted(*s);
   if (const auto* n = std::get_if<uint64_t>(&tag)) return std::to_string(*n);
   return "(none)";
 }
