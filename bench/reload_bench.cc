@@ -2,7 +2,7 @@
 // thread count, beside the memcpy bandwidth measured in the same run.
 //
 //   build/bench/bench_reload [--presets 0.6b,1.7b] [--schemes fp8,none] [--threads 1,2] [--reps 3]
-//                            [--dir /tmp/qswap-bench]
+//                            [--mode in-place|transactional] [--dir /tmp/qswap-bench]
 //
 // Sources are memory-mapped once and touched before timing, so a reload measures the engine (read
 // bf16, quantize, write kernel tensors), not the disk: the situation of weights arriving from a
@@ -55,12 +55,15 @@ int run(int argc, char** argv) {
   std::vector<int> threads{1, 2};
   int reps = 3;
   std::string dir = "/tmp/qswap-bench";
+  std::string mode_name = "in-place";
   app.add_option("--presets", presets)->delimiter(',');
   app.add_option("--schemes", schemes)->delimiter(',');
   app.add_option("--threads", threads)->delimiter(',');
   app.add_option("--reps", reps);
   app.add_option("--dir", dir);
+  app.add_option("--mode", mode_name, "update mode of the timed reloads")->check(CLI::IsMember({"in-place", "transactional"}));
   CLI11_PARSE(app, argc, argv);
+  const UpdateMode mode = mode_name == "transactional" ? UpdateMode::kTransactional : UpdateMode::kInPlace;
 
   std::vector<Row> rows;
   for (const std::string& preset : presets) {
@@ -94,7 +97,7 @@ int run(int argc, char** argv) {
         for (int r = 0; r < reps; ++r) {
           reset_peak_rss();
           const double cpu0 = process_cpu_s();
-          Result<UpdateStats> s = (*engine)->update_weights(r % 2 == 0 ? **b : **a, UpdateMode::kInPlace);
+          Result<UpdateStats> s = (*engine)->update_weights(r % 2 == 0 ? **b : **a, mode);
           best_cpu = std::min(best_cpu, process_cpu_s() - cpu0);
           if (!s.ok()) {
             fmt::print(stderr, "error: {}\n", s.status().to_string());

@@ -6,6 +6,10 @@
 #include <mutex>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
 #include "qswap/base/cpu.h"
 #include "qswap/quant/row_ops_avx512.h"
 #include "qswap/tensor/convert.h"
@@ -199,14 +203,25 @@ Status non_finite_error(const SourceRows& src, int64_t row) {
   return data_loss("row {} holds a NaN or Inf value", src.row0 + row);
 }
 
+void stream_fence() {
+#if defined(__x86_64__)
+  _mm_sfence();
+#endif
+}
+
 Status for_each_row_block(const QuantContext& ctx, int64_t rows, int64_t grain,
                           const std::function<Status(int64_t, int64_t)>& fn) {
-  if (ctx.pool == nullptr || ctx.pool->size() == 1) return fn(0, rows);
+  if (ctx.pool == nullptr || ctx.pool->size() == 1) {
+    Status s = fn(0, rows);
+    stream_fence();
+    return s;
+  }
   std::mutex mutex;
   int64_t first_bad = rows;
   Status error;
   ctx.pool->parallel_for(rows, grain, [&](int64_t begin, int64_t end) {
     Status s = fn(begin, end);
+    stream_fence();
     if (s.ok()) return;
     std::lock_guard<std::mutex> lock(mutex);
     if (begin < first_bad) {

@@ -20,8 +20,12 @@ inline float scale_for(float amax_value, float qmax) { return amax_value == 0.0f
 
 Status non_finite_error(const SourceRows& src, int64_t row);
 
+// Orders this thread's streamed stores (row_ops_avx512.h) before its later stores.
+void stream_fence();
+
 // Runs fn(begin, end) over row indices [0, rows) (relative to src.row0), on ctx.pool if set, and
-// returns the error of the lowest failing row, if any.
+// returns the error of the lowest failing row, if any. Each call of fn is followed by
+// stream_fence(), so the row kernels' streamed stores are complete when this returns.
 Status for_each_row_block(const QuantContext& ctx, int64_t rows, int64_t grain,
                           const std::function<Status(int64_t, int64_t)>& fn);
 

@@ -230,14 +230,10 @@ void quantize_i8_bf16(const uint16_t* x, float inv_scale, int8_t* out, int64_t n
   }
 }
 
-void quantize_e4m3_bf16(const uint16_t* x, float inv_scale, uint8_t* out, int64_t n) {
-  e4m3_row(x, inv_scale, out, n);
-  _mm_sfence();
-}
+void quantize_e4m3_bf16(const uint16_t* x, float inv_scale, uint8_t* out, int64_t n) { e4m3_row(x, inv_scale, out, n); }
 
 void quantize_e4m3_bf16_tiles(const uint16_t* x, const float* inv_scales, uint8_t* out, int64_t n) {
   aligned64(out) ? e4m3_tiles<true>(x, inv_scales, out, n) : e4m3_tiles<false>(x, inv_scales, out, n);
-  _mm_sfence();
 }
 
 void amax_bf16_tiles(const uint16_t* x, int64_t rows, int64_t stride, int64_t cols, float* tile_amax) {
@@ -279,9 +275,7 @@ void amax_bf16_tiles(const uint16_t* x, int64_t rows, int64_t stride, int64_t co
 }
 
 bool bf16_to_mxfp8(const uint16_t* in, int64_t n, uint8_t* codes, uint8_t* scales) {
-  const bool ok = aligned64(codes) ? mx_row<true>(in, n, codes, scales) : mx_row<false>(in, n, codes, scales);
-  _mm_sfence();
-  return ok;
+  return aligned64(codes) ? mx_row<true>(in, n, codes, scales) : mx_row<false>(in, n, codes, scales);
 }
 
 bool copy_bf16_finite(const uint16_t* src, uint16_t* dst, int64_t n) {
@@ -313,6 +307,27 @@ bool copy_bf16_finite(const uint16_t* src, uint16_t* dst, int64_t n) {
   }
   _mm_sfence();
   return _mm512_cmpge_epu16_mask(acc, _mm512_set1_epi16(0x7F80)) == 0;
+}
+
+void copy_streaming(const void* src, void* dst, int64_t bytes) {
+  const auto* s = static_cast<const char*>(src);
+  auto* d = static_cast<char*>(dst);
+  int64_t i = min64(bytes, static_cast<int64_t>((64 - (reinterpret_cast<uintptr_t>(d) & 63)) & 63));
+  if (i > 0) std::memcpy(d, s, static_cast<size_t>(i));
+  for (; i + 256 <= bytes; i += 256) {
+    _mm_prefetch(s + i + kPrefetchBytes, _MM_HINT_T0);
+    _mm_prefetch(s + i + kPrefetchBytes + 64, _MM_HINT_T0);
+    _mm_prefetch(s + i + kPrefetchBytes + 128, _MM_HINT_T0);
+    _mm_prefetch(s + i + kPrefetchBytes + 192, _MM_HINT_T0);
+    const __m512i v0 = _mm512_loadu_si512(s + i), v1 = _mm512_loadu_si512(s + i + 64);
+    const __m512i v2 = _mm512_loadu_si512(s + i + 128), v3 = _mm512_loadu_si512(s + i + 192);
+    store64<true>(d + i, v0);
+    store64<true>(d + i + 64, v1);
+    store64<true>(d + i + 128, v2);
+    store64<true>(d + i + 192, v3);
+  }
+  if (i < bytes) std::memcpy(d + i, s + i, static_cast<size_t>(bytes - i));
+  _mm_sfence();
 }
 
 }  // namespace qswap::quant::avx512

@@ -5,8 +5,10 @@
 //
 // The kernels that write kernel tensors use streaming (non-temporal) stores for whole 64-byte
 // lines: those bytes are written once per update and not read again soon, so the usual read of
-// each destination line before it is written (read-for-ownership) is wasted memory traffic. Each
-// such kernel ends with a store fence, so its writes are ordered before anything that follows.
+// each destination line before it is written (read-for-ownership) is wasted memory traffic.
+// Streamed stores are weakly ordered: the row kernels (quantize_*, bf16_to_mxfp8) leave the fence
+// to their caller, once per batch of rows (for_each_row_block does it, row_ops.h); the copies
+// fence before they return.
 #pragma once
 
 #include <cstdint>
@@ -35,5 +37,7 @@ bool bf16_to_mxfp8(const uint16_t* in, int64_t n, uint8_t* codes, uint8_t* scale
 
 // dst = src, n bf16 values; false if one of them is NaN or Inf (dst is written all the same).
 bool copy_bf16_finite(const uint16_t* src, uint16_t* dst, int64_t n);
+// dst = src, `bytes` bytes (a transaction's commit into the live kernel tensors).
+void copy_streaming(const void* src, void* dst, int64_t bytes);
 
 }  // namespace qswap::quant::avx512
