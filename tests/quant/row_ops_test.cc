@@ -183,6 +183,36 @@ TEST(RowKernelTest, I8MatchesFormula) {
   }
 }
 
+TEST(RowKernelTest, AmaxIsMaxAbsAndPropagatesNan) {
+  if (!has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  for (size_t n : kLengths) {
+    std::vector<uint16_t> x(n);
+    for (auto& v : x) v = bf16_bits(normal(rng));
+    // The maximum, an inf, a NaN, a negative NaN at a random place and at the last one.
+    for (int special : {-1, 0xC2F0, 0x7F80, 0x7FC1, 0xFF81}) {
+      for (size_t pos : {static_cast<size_t>(rng() % n), n - 1}) {
+        std::vector<uint16_t> y = x;
+        if (special >= 0) y[pos] = static_cast<uint16_t>(special);
+        float want = 0.0f;
+        for (uint16_t v : y) want = std::isnan(want) || std::isnan(bf16_value(v)) ? NAN : std::max(want, std::fabs(bf16_value(v)));
+        for (bool prefetch : {false, true}) {
+          SCOPED_TRACE(::testing::Message() << "n " << n << " special " << special << " at " << pos);
+          const float got = quant::avx512::amax_bf16(y.data(), static_cast<int64_t>(n), prefetch);
+          if (std::isnan(want)) {
+            EXPECT_EQ(std::bit_cast<uint32_t>(got), 0x7FC00000u);
+          } else {
+            EXPECT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want));
+          }
+        }
+      }
+    }
+  }
+}
+
 // Expected max |x| per 128-column tile, as float arithmetic (NaN sticks).
 std::vector<float> expected_tile_amax(const std::vector<uint16_t>& x, int64_t rows, int64_t cols) {
   std::vector<float> m(static_cast<size_t>((cols + 127) / 128), 0.0f);

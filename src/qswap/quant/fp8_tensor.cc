@@ -30,8 +30,8 @@ class Fp8TensorScheme final : public QuantScheme {
       RowReader row(src, ctx.reference);
       float local = 0.0f;
       for (int64_t r = first + begin; r < first + end; ++r) {
-        row.stream(r);
-        const float m = row.amax(0, src.cols);
+        row.select(r);
+        const float m = row.amax(0, src.cols, /*streaming=*/true);
         if (!std::isfinite(m)) return non_finite_error(src, r);
         local = std::max(local, m);
       }
@@ -47,7 +47,7 @@ class Fp8TensorScheme final : public QuantScheme {
     return for_each_row_block(ctx, src.rows, 16, [&](int64_t begin, int64_t end) -> Status {
       RowReader row(src, ctx.reference);
       for (int64_t r = begin; r < end; ++r) {
-        row.stream(r);
+        row.select(r);
         row.quantize_e4m3(0, src.cols, inv_scale, weight + (src.row0 + r) * src.cols);
       }
       return {};

@@ -21,7 +21,7 @@ class Int8ChannelScheme final : public QuantScheme {
     return for_each_row_block(ctx, src.rows, 16, [&](int64_t begin, int64_t end) -> Status {
       RowReader row(src, ctx.reference);
       for (int64_t r = begin; r < end; ++r) {
-        row.stream(r);
+        row.select(r);
         const float m = row.amax(0, src.cols);
         if (!std::isfinite(m)) return non_finite_error(src, r);
         const float scale = scale_for(m, 127.0f);

@@ -43,7 +43,7 @@ class Mxfp8Scheme final : public QuantScheme {
       for (int64_t r = begin; r < end; ++r) {
         uint8_t* dst = weight + (src.row0 + r) * src.cols;
         uint8_t* row_scales = scales + (src.row0 + r) * nb;
-        row.stream(r);
+        row.select(r);
         if (const uint16_t* in = row.avx512_bf16()) {
           if (!avx512::bf16_to_mxfp8(in, src.cols, dst, row_scales)) return non_finite_error(src, r);
           continue;

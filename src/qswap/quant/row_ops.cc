@@ -102,11 +102,6 @@ RowReader::RowReader(const SourceRows& src, bool reference)
   avx512_ = mode_ == Mode::kBf16 && cpu_features().avx512;
 }
 
-void RowReader::stream(int64_t r) {
-  select(r);
-  if (avx512_) prefetch_ahead(r);
-}
-
 void RowReader::select(int64_t r) {
   row_ = src_.row(r);
   converted_ = nullptr;
@@ -116,18 +111,11 @@ void RowReader::select(int64_t r) {
   }
 }
 
-// The row kPrefetchBytes ahead of row r, if any.
-void RowReader::prefetch_ahead(int64_t r) const {
-  const size_t row_bytes = static_cast<size_t>(src_.cols) * dtype_size(src_.dtype);
-  const int64_t ahead = r + std::max<int64_t>(1, static_cast<int64_t>(kPrefetchBytes / row_bytes));
-  if (ahead >= src_.rows) return;
-  const std::byte* p = src_.row(ahead);
-  for (size_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
-}
-
-float RowReader::amax(int64_t c0, int64_t n) const {
+float RowReader::amax(int64_t c0, int64_t n, bool streaming) const {
   switch (mode_) {
-    case Mode::kBf16: return amax_bf16(reinterpret_cast<const uint16_t*>(row_) + c0, static_cast<size_t>(n));
+    case Mode::kBf16:
+      if (avx512_) return avx512::amax_bf16(reinterpret_cast<const uint16_t*>(row_) + c0, n, streaming);
+      return amax_bf16(reinterpret_cast<const uint16_t*>(row_) + c0, static_cast<size_t>(n));
     case Mode::kF32: return amax_f32(reinterpret_cast<const float*>(row_) + c0, static_cast<size_t>(n));
     case Mode::kConverted: break;
   }

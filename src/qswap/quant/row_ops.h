@@ -39,12 +39,9 @@ class RowReader {
  public:
   RowReader(const SourceRows& src, bool reference);
   void select(int64_t r);  // row r, relative to src.row0
-  // select(r), for loops that read each row once from memory: also prefetches the row
-  // kPrefetchBytes ahead (the hardware prefetchers alone keep too few lines in flight behind the
-  // quantizing work).
-  void stream(int64_t r);
-  // max |x| over columns [c0, c0 + n); NaN if one is NaN.
-  float amax(int64_t c0, int64_t n) const;
+  // max |x| over columns [c0, c0 + n); NaN if one is NaN. `streaming`: the rows are read in order
+  // for their amax alone (the AVX-512 path then prefetches ahead).
+  float amax(int64_t c0, int64_t n, bool streaming = false) const;
   // out[t] = max |x| over columns [t * kTile, (t + 1) * kTile) of rows [r0, r1), t < ceil(cols / kTile);
   // NaN if one is NaN. Selects no row.
   static constexpr int64_t kTile = 128;
@@ -62,9 +59,6 @@ class RowReader {
   const uint16_t* avx512_bf16() const { return avx512_ ? reinterpret_cast<const uint16_t*>(row_) : nullptr; }
 
  private:
-  static constexpr size_t kPrefetchBytes = 8192;  // 4-16 KB did about as well
-  void prefetch_ahead(int64_t r) const;
-
   enum class Mode { kBf16, kF32, kConverted };
   const SourceRows& src_;
   bool reference_;

@@ -24,7 +24,10 @@ inline __mmask32 mask32(int64_t left) {
 }
 inline bool aligned64(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 63) == 0; }
 
-// Software prefetch distance (see RowReader::kPrefetchBytes).
+// The schemes read rows in address order, straight from the checkpoint (memory, not cache). The
+// kernels that take each row first prefetch kPrefetchBytes ahead as they go (two lines per 128
+// bytes read): the hardware prefetchers alone keep too few lines in flight behind the encoding
+// work, and prefetching a row at once, before it is used, stalls on full fill buffers instead.
 constexpr int64_t kPrefetchBytes = 8192;
 inline void prefetch(const void* p, int64_t bytes) {
   for (int64_t off = 0; off < bytes; off += 64) _mm_prefetch(static_cast<const char*>(p) + off, _MM_HINT_T0);
@@ -38,6 +41,16 @@ inline float f32_from_bits(uint32_t u) {
   float f;
   std::memcpy(&f, &u, sizeof(f));
   return f;
+}
+
+// Max of the 32 unsigned 16-bit lanes: halve the span five times.
+inline uint32_t max_u16(__m512i a) {
+  a = _mm512_max_epu16(a, _mm512_shuffle_i64x2(a, a, 0x4E));
+  a = _mm512_max_epu16(a, _mm512_shuffle_i64x2(a, a, 0xB1));
+  a = _mm512_max_epu16(a, _mm512_shuffle_epi32(a, static_cast<_MM_PERM_ENUM>(0x4E)));
+  a = _mm512_max_epu16(a, _mm512_shuffle_epi32(a, static_cast<_MM_PERM_ENUM>(0xB1)));
+  a = _mm512_max_epu16(a, _mm512_srli_epi32(a, 16));
+  return static_cast<uint32_t>(_mm_cvtsi128_si32(_mm512_castsi512_si128(a))) & 0xFFFF;
 }
 
 template <bool kStream>
@@ -72,7 +85,11 @@ template <bool kNegate, bool kStream>
 void e4m3_blocks(const uint16_t* x, float inv_scale, uint8_t* out, int64_t n) {
   const __m512 abs_s = _mm512_abs_ps(_mm512_set1_ps(inv_scale));
   int64_t i = 0;
-  for (; i + 64 <= n; i += 64) store64<kStream>(out + i, e4m3_x64<kNegate>(x + i, abs_s));
+  for (; i + 64 <= n; i += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(x + i) + kPrefetchBytes, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(x + i) + kPrefetchBytes + 64, _MM_HINT_T0);
+    store64<kStream>(out + i, e4m3_x64<kNegate>(x + i, abs_s));
+  }
   if (i < n) e4m3_general(x + i, inv_scale, out + i, n - i);
 }
 
@@ -120,14 +137,7 @@ inline uint32_t mx_scale(uint32_t amax, uint8_t* scale) {
 // One block of up to 32 values (the row's last, or every block of a short row).
 bool mx_block(const uint16_t* in, int64_t width, uint8_t* codes, uint8_t* scale) {
   const __mmask32 m = mask32(width);
-  // Max of the 32 sign-cleared lanes: halve the span five times.
-  __m512i a = _mm512_and_si512(_mm512_maskz_loadu_epi16(m, in), _mm512_set1_epi16(0x7FFF));
-  a = _mm512_max_epu16(a, _mm512_shuffle_i64x2(a, a, 0x4E));
-  a = _mm512_max_epu16(a, _mm512_shuffle_i64x2(a, a, 0xB1));
-  a = _mm512_max_epu16(a, _mm512_shuffle_epi32(a, static_cast<_MM_PERM_ENUM>(0x4E)));
-  a = _mm512_max_epu16(a, _mm512_shuffle_epi32(a, static_cast<_MM_PERM_ENUM>(0xB1)));
-  a = _mm512_max_epu16(a, _mm512_srli_epi32(a, 16));
-  const uint32_t amax = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm512_castsi512_si128(a))) & 0xFFFF;
+  const uint32_t amax = max_u16(_mm512_and_si512(_mm512_maskz_loadu_epi16(m, in), _mm512_set1_epi16(0x7FFF)));
   if (amax >= 0x7F80) return false;  // inf or NaN
   const __m512 inv = _mm512_set1_ps(f32_from_bits(mx_scale(amax, scale)));
   const __mmask16 m0 = static_cast<__mmask16>(m & 0xFFFF), m1 = static_cast<__mmask16>(m >> 16);
@@ -172,6 +182,7 @@ template <bool kStream>
 bool mx_row(const uint16_t* in, int64_t n, uint8_t* codes, uint8_t* scales) {
   int64_t i = 0, b = 0;
   for (; i + 4 * kMxBlock <= n; i += 4 * kMxBlock, b += 4) {
+    prefetch(reinterpret_cast<const char*>(in + i) + kPrefetchBytes, 256);
     if (!mx_blocks4<kStream>(in + i, codes + i, scales + b)) return false;
   }
   for (; i < n; i += kMxBlock, ++b) {
@@ -210,6 +221,8 @@ void quantize_i8_bf16(const uint16_t* x, float inv_scale, int8_t* out, int64_t n
   const __m512i lo = _mm512_set1_epi8(-127);
   int64_t i = 0;
   for (; i + 64 <= n; i += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(x + i) + kPrefetchBytes, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(x + i) + kPrefetchBytes + 64, _MM_HINT_T0);
     __m512i q[4];
     for (int k = 0; k < 2; ++k) {
       const __m512i v = _mm512_loadu_si512(x + i + 32 * k);
@@ -230,6 +243,22 @@ void quantize_i8_bf16(const uint16_t* x, float inv_scale, int8_t* out, int64_t n
   }
 }
 
+float amax_bf16(const uint16_t* x, int64_t n, bool prefetch_ahead) {
+  const __m512i abs_mask = _mm512_set1_epi16(0x7FFF);
+  __m512i acc = _mm512_setzero_si512();
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    if (prefetch_ahead) prefetch(reinterpret_cast<const char*>(x + i) + kPrefetchBytes, 128);
+    acc = _mm512_max_epu16(acc, _mm512_max_epu16(_mm512_and_si512(_mm512_loadu_si512(x + i), abs_mask),
+                                                 _mm512_and_si512(_mm512_loadu_si512(x + i + 32), abs_mask)));
+  }
+  for (; i < n; i += 32) {  // masked-off lanes read as +0
+    acc = _mm512_max_epu16(acc, _mm512_and_si512(_mm512_maskz_loadu_epi16(mask32(n - i), x + i), abs_mask));
+  }
+  const uint32_t max_abs = max_u16(acc);
+  return max_abs > 0x7F80 ? f32_from_bits(kF32QuietNan) : f32_from_bits(max_abs << 16);
+}
+
 void quantize_e4m3_bf16(const uint16_t* x, float inv_scale, uint8_t* out, int64_t n) { e4m3_row(x, inv_scale, out, n); }
 
 void quantize_e4m3_bf16_tiles(const uint16_t* x, const float* inv_scales, uint8_t* out, int64_t n) {
@@ -246,9 +275,9 @@ void amax_bf16_tiles(const uint16_t* x, int64_t rows, int64_t stride, int64_t co
     for (int64_t t = t0; t < t1; ++t) acc[t - t0] = _mm512_setzero_si512();
     for (int64_t r = 0; r < rows; ++r) {
       const uint16_t* row = x + r * stride;
-      prefetch(row + kPrefetchBytes / 2 + 2 * t0 * kTile, 2 * (min64(t1 * kTile, cols) - t0 * kTile));
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t c0 = t * kTile;
+        prefetch(reinterpret_cast<const char*>(row + c0) + kPrefetchBytes, 2 * min64(kTile, cols - c0));
         __m512i m;
         if (c0 + kTile <= cols) {
           m = _mm512_max_epu16(_mm512_and_si512(_mm512_loadu_si512(row + c0), abs_mask),
@@ -265,10 +294,7 @@ void amax_bf16_tiles(const uint16_t* x, int64_t rows, int64_t stride, int64_t co
       }
     }
     for (int64_t t = t0; t < t1; ++t) {
-      alignas(64) uint16_t lanes[32];
-      _mm512_store_si512(lanes, acc[t - t0]);
-      uint32_t max_abs = 0;
-      for (uint16_t v : lanes) max_abs = v > max_abs ? v : max_abs;
+      const uint32_t max_abs = max_u16(acc[t - t0]);
       tile_amax[t] = max_abs > 0x7F80 ? f32_from_bits(kF32QuietNan) : f32_from_bits(max_abs << 16);
     }
   }

@@ -26,6 +26,11 @@ void quantize_e4m3_bf16(const uint16_t* x, float inv_scale, uint8_t* out, int64_
 // The same with one scale per 128 columns: columns [128 t, 128 t + 128) use inv_scales[t].
 void quantize_e4m3_bf16_tiles(const uint16_t* x, const float* inv_scales, uint8_t* out, int64_t n);
 
+// max |x| of n bf16 values; a quiet NaN if one is NaN (as convert.h's amax_bf16), inf if an inf.
+// prefetch_ahead: for rows read only for their amax (per-tensor FP8's first pass); where a
+// quantizing kernel reads the row next, its own prefetching does better alone (measured).
+float amax_bf16(const uint16_t* x, int64_t n, bool prefetch_ahead);
+
 // Max |x| of every 128-column tile of rows [0, rows) of a bf16 matrix (row stride `stride`
 // elements, `cols` columns): tile_amax[t] for columns [128 t, 128 t + 128). A tile holding a NaN
 // gives a NaN, one holding an inf (and no NaN) inf.
