@@ -350,13 +350,24 @@ std::vector<uint16_t> adversarial_matrix(std::mt19937_64& rng, int64_t rows, int
   return x;
 }
 
-class SchemeFastPathTest : public ::testing::TestWithParam<std::string> {};
+// Scheme x ISA cap (scalar: the fast path without AVX-512 kernels; native).
+class SchemeFastPathTest : public ::testing::TestWithParam<std::tuple<std::string, IsaLevel>> {
+ protected:
+  void SetUp() override {
+    saved_ = isa_level();
+    set_isa_cap(std::get<1>(GetParam()));
+  }
+  void TearDown() override { set_isa_cap(saved_); }
+  const std::string& scheme_name() const { return std::get<0>(GetParam()); }
+
+  IsaLevel saved_ = IsaLevel::kScalar;
+};
 
 TEST_P(SchemeFastPathTest, FastEqualsReferenceOnAdversarialRows) {
   const uint64_t seed = test_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
-  auto scheme = make_quant_scheme(GetParam());
+  auto scheme = make_quant_scheme(scheme_name());
   ASSERT_TRUE(scheme.ok());
   ThreadPool pool(2);
   const std::vector<std::pair<int64_t, int64_t>> shapes = {{1, 1}, {3, 33}, {130, 129}, {200, 256}, {17, 1000}, {129, 1024}};
@@ -379,7 +390,7 @@ TEST_P(SchemeFastPathTest, FastEqualsReferenceOnAdversarialRows) {
 }
 
 TEST_P(SchemeFastPathTest, NonFiniteRowIsNamedAlike) {
-  auto scheme = make_quant_scheme(GetParam());
+  auto scheme = make_quant_scheme(scheme_name());
   ASSERT_TRUE(scheme.ok());
   const int64_t rows = 300, cols = 130;
   std::mt19937_64 rng(1);
@@ -399,11 +410,13 @@ TEST_P(SchemeFastPathTest, NonFiniteRowIsNamedAlike) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllSchemes, SchemeFastPathTest,
-                         ::testing::Values("none", "fp8", "fp8-channel", "fp8-block", "mxfp8", "int8-channel"),
+                         ::testing::Combine(::testing::Values("none", "fp8", "fp8-channel", "fp8-block", "mxfp8",
+                                                              "int8-channel"),
+                                            ::testing::Values(IsaLevel::kScalar, IsaLevel::kAvx512)),
                          [](const auto& param_info) {
-                           std::string s = param_info.param;
+                           std::string s = std::get<0>(param_info.param);
                            std::replace(s.begin(), s.end(), '-', '_');
-                           return s;
+                           return s + (std::get<1>(param_info.param) == IsaLevel::kScalar ? "_Scalar" : "_Native");
                          });
 
 // Per-tensor FP8 as the loader feeds a staged parameter: the last shard read in place (a patch),

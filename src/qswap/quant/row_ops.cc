@@ -134,12 +134,7 @@ void RowReader::tile_amax(int64_t r0, int64_t r1, float* out) {
     for (int64_t t = 0; t < tiles; ++t) {
       const int64_t c0 = t * kTile;
       const float m = amax(c0, std::min(kTile, src_.cols - c0));
-      // NaN sticks: std::max(NaN, m) would keep the NaN only in the first argument.
-      if (std::isnan(m) || std::isnan(out[t])) {
-        out[t] = std::isnan(out[t]) ? out[t] : m;
-      } else {
-        out[t] = std::max(out[t], m);
-      }
+      out[t] = std::isnan(out[t]) || std::isnan(m) ? NAN : std::max(out[t], m);  // NaN sticks
     }
   }
 }

@@ -43,7 +43,7 @@ class RowReader {
   // for their amax alone (the AVX-512 path then prefetches ahead).
   float amax(int64_t c0, int64_t n, bool streaming = false) const;
   // out[t] = max |x| over columns [t * kTile, (t + 1) * kTile) of rows [r0, r1), t < ceil(cols / kTile);
-  // NaN if one is NaN. Selects no row.
+  // NaN if one is NaN. Leaves no row selected: select() one before reading it.
   static constexpr int64_t kTile = 128;
   void tile_amax(int64_t r0, int64_t r1, float* out);
   // out[i] = e4m3(saturate(x[c0 + i] * inv_scale)).
