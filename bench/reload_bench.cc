@@ -2,7 +2,7 @@
 // thread count, beside the memcpy bandwidth measured in the same run.
 //
 //   build/bench/bench_reload [--presets 0.6b,1.7b] [--schemes fp8,none] [--threads 1,2] [--reps 3]
-//                            [--dir /tmp/qswap-bench]
+//                            [--mode in-place|transactional] [--dir /tmp/qswap-bench]
 //
 // Sources are memory-mapped once and touched before timing, so a reload measures the engine (read
 // bf16, quantize, write kernel tensors), not the disk: the situation of weights arriving from a
@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 
 #include "bench_util.h"
@@ -33,10 +34,18 @@ Result<std::unique_ptr<TensorSource>> synthetic_source(const std::filesystem::pa
   return source;
 }
 
+// CPU time of the whole process (every thread), in seconds. On a shared machine it is a steadier
+// comparison between versions than wall time: time spent waiting for a core is not in it.
+double process_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 struct Row {
   std::string preset, scheme;
   int threads;
-  double memcpy_gbs, load_s, reload_s, ingest_gbs;
+  double memcpy_gbs, load_s, reload_s, ingest_gbs, reload_cpu_s;
   size_t bytes_in, kernel_bytes, peak_staging, peak_rss;
 };
 
@@ -46,12 +55,15 @@ int run(int argc, char** argv) {
   std::vector<int> threads{1, 2};
   int reps = 3;
   std::string dir = "/tmp/qswap-bench";
+  std::string mode_name = "in-place";
   app.add_option("--presets", presets)->delimiter(',');
   app.add_option("--schemes", schemes)->delimiter(',');
   app.add_option("--threads", threads)->delimiter(',');
   app.add_option("--reps", reps);
   app.add_option("--dir", dir);
+  app.add_option("--mode", mode_name, "update mode of the timed reloads")->check(CLI::IsMember({"in-place", "transactional"}));
   CLI11_PARSE(app, argc, argv);
+  const UpdateMode mode = mode_name == "transactional" ? UpdateMode::kTransactional : UpdateMode::kInPlace;
 
   std::vector<Row> rows;
   for (const std::string& preset : presets) {
@@ -80,11 +92,13 @@ int run(int argc, char** argv) {
           fmt::print(stderr, "error: {}\n", load.status().to_string());
           return 1;
         }
-        double best = 1e30;
+        double best = 1e30, best_cpu = 1e30;
         UpdateStats best_stats;
         for (int r = 0; r < reps; ++r) {
           reset_peak_rss();
-          Result<UpdateStats> s = (*engine)->update_weights(r % 2 == 0 ? **b : **a, UpdateMode::kInPlace);
+          const double cpu0 = process_cpu_s();
+          Result<UpdateStats> s = (*engine)->update_weights(r % 2 == 0 ? **b : **a, mode);
+          best_cpu = std::min(best_cpu, process_cpu_s() - cpu0);
           if (!s.ok()) {
             fmt::print(stderr, "error: {}\n", s.status().to_string());
             return 1;
@@ -95,25 +109,27 @@ int run(int argc, char** argv) {
           }
         }
         rows.push_back(Row{preset, scheme, t, bw, load->seconds, best,
-                           static_cast<double>(best_stats.bytes_in) / best / 1e9,
+                           static_cast<double>(best_stats.bytes_in) / best / 1e9, best_cpu,
                            static_cast<size_t>(best_stats.bytes_in), (*engine)->weights().allocated_bytes(),
                            best_stats.peak_staging_bytes, best_stats.peak_rss_bytes});
         const Row& row = rows.back();
-        fmt::print(stderr, "  {} {} t={} reload {:.3f} s\n", preset, scheme, t, row.reload_s);
+        fmt::print(stderr, "  {} {} t={} reload {:.3f} s (cpu {:.3f} s)\n", preset, scheme, t, row.reload_s,
+                   row.reload_cpu_s);
       }
     }
   }
 
   fmt::print("\n| model | scheme | threads | memcpy GB/s | load s | reload s | ingest GB/s | ingest / memcpy | "
-             "floor s | reload / floor | peak staging MB | peak RSS MB |\n");
-  fmt::print("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+             "floor s | reload / floor | reload cpu s | peak staging MB | peak RSS MB |\n");
+  fmt::print("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Row& r : rows) {
     // A reload must read the bf16 source once and write the kernel tensors once; memcpy moves each
     // byte read once and written once, so that traffic takes (in + out) / (2 * memcpy) seconds.
     const double floor_s = static_cast<double>(r.bytes_in + r.kernel_bytes) / (2.0 * r.memcpy_gbs * 1e9);
-    fmt::print("| {} | {} | {} | {:.2f} | {:.3f} | {:.3f} | {:.2f} | {:.2f} | {:.3f} | {:.2f} | {:.1f} | {:.0f} |\n",
+    fmt::print("| {} | {} | {} | {:.2f} | {:.3f} | {:.3f} | {:.2f} | {:.2f} | {:.3f} | {:.2f} | {:.3f} | {:.1f} | {:.0f} |\n",
                r.preset, r.scheme, r.threads, r.memcpy_gbs, r.load_s, r.reload_s, r.ingest_gbs,
-               r.ingest_gbs / r.memcpy_gbs, floor_s, r.reload_s / floor_s, static_cast<double>(r.peak_staging) / 1e6,
+               r.ingest_gbs / r.memcpy_gbs, floor_s, r.reload_s / floor_s, r.reload_cpu_s,
+               static_cast<double>(r.peak_staging) / 1e6,
                static_cast<double>(r.peak_rss) / 1e6);
   }
   return 0;

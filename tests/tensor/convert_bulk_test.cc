@@ -215,6 +215,27 @@ TEST_P(BulkTest, ScaledQuantizeMatchesPerElementFormula) {
   }
 }
 
+// Every bf16 bit pattern (NaN and Inf included, so blocks of 64 with and without them), in order
+// and from an odd offset, at scales that make the products land on e4m3 ties (powers of two),
+// saturate, underflow to e4m3 subnormals, or hit 0 * inf.
+TEST_P(BulkTest, ScaledQuantizeOfEveryBf16MatchesPerElementFormula) {
+  std::vector<uint16_t> all(65536 + 5);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint16_t>(i * 0x0001u);
+  const float inv_scales[] = {1.0f, 0x1p-7f, 0x1p9f, 448.0f / 2.75f, -3.0f, 0.0f, 1e-38f, 1e38f, INFINITY, -INFINITY};
+  for (float inv_scale : inv_scales) {
+    for (size_t offset : {size_t{0}, size_t{3}}) {
+      SCOPED_TRACE(::testing::Message() << "inv_scale " << inv_scale << " offset " << offset);
+      const size_t n = all.size() - offset;
+      Guarded<uint8_t> out(n);
+      bf16_to_e4m3_scaled(all.data() + offset, inv_scale, out.data(), n);
+      ASSERT_TRUE(out.guards_intact());
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(out[i], expected_scaled(bf16_to_f32(all[offset + i]), inv_scale)) << "bf16 0x" << std::hex << all[offset + i];
+      }
+    }
+  }
+}
+
 // With inv_scale 1 the scaled quantize is the plain cast: torch's goldens apply directly.
 TEST_P(BulkTest, ScaledQuantizeWithUnitScaleMatchesTorch) {
   test::EncodeGolden g = test::read_encode_golden("e4m3", 1);

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "qswap/base/cpu.h"
+#include "qswap/quant/row_ops_avx512.h"
+
 namespace qswap {
 
 KernelStore::KernelStore(const WeightMap& map, const QuantScheme& scheme) {
@@ -44,8 +47,17 @@ void KernelStore::copy_from(const KernelStore& other, ThreadPool* pool) {
       }
     }
   }
+  // Streamed on AVX-512: the live tensors are written once per commit and not read by this thread.
+  const bool streaming = cpu_features().avx512;
   auto copy = [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) std::memcpy(pieces[static_cast<size_t>(p)].dst, pieces[static_cast<size_t>(p)].src, pieces[static_cast<size_t>(p)].size);
+    for (int64_t p = begin; p < end; ++p) {
+      const Piece& piece = pieces[static_cast<size_t>(p)];
+      if (streaming) {
+        quant::avx512::copy_streaming(piece.src, piece.dst, static_cast<int64_t>(piece.size));
+      } else {
+        std::memcpy(piece.dst, piece.src, piece.size);
+      }
+    }
   };
   if (pool != nullptr) {
     pool->parallel_for(static_cast<int64_t>(pieces.size()), 4, copy);

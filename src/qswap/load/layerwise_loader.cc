@@ -1,10 +1,13 @@
 #include "qswap/load/layerwise_loader.h"
 
+#include <cmath>
 #include <cstring>
+#include <mutex>
 
 #include <fmt/ranges.h>
 
 #include "qswap/base/log.h"
+#include "qswap/tensor/convert.h"
 
 namespace qswap {
 namespace {
@@ -12,6 +15,42 @@ namespace {
 bool is_source_dtype(DType d) { return d == DType::kBF16 || d == DType::kF16 || d == DType::kF32; }
 
 constexpr size_t kMaxNamesInError = 8;
+
+// Per-tensor FP8 stages the shards of a fused parameter. A staging buffer holds the parameter's
+// rows and, after them, one float: the max |x| of the rows staged so far, measured while copying
+// them (NaN: not measured), so the scheme need not read them again before its scale is known.
+size_t staging_bytes(int64_t rows, size_t row_bytes) { return static_cast<size_t>(rows) * row_bytes + sizeof(float); }
+float read_staged_amax(const Buffer& b) {
+  float v;
+  std::memcpy(&v, b.data() + b.size() - sizeof(float), sizeof(v));
+  return v;
+}
+void write_staged_amax(Buffer& b, float v) { std::memcpy(b.data() + b.size() - sizeof(float), &v, sizeof(v)); }
+
+// Copies `rows` rows of `row_bytes` from src to dst on the pool. Returns max |x| over them for bf16
+// and f32 on the fast path (the same value the scheme's own pass would find: max is exact), NaN
+// otherwise or if a value is not finite (the scheme then reads the rows itself and names the row).
+float stage_rows(const QuantContext& ctx, DType dtype, const std::byte* src, std::byte* dst, int64_t rows,
+                 size_t row_bytes) {
+  const bool measure = !ctx.reference && (dtype == DType::kBF16 || dtype == DType::kF32);
+  const size_t elems_per_row = row_bytes / dtype_size(dtype);
+  std::mutex mutex;
+  float total = measure ? 0.0f : NAN;
+  // Shared out by rows: a fused parameter's shards are megabytes, and staging is on the reload path.
+  Status s = quant::for_each_row_block(ctx, rows, 64, [&](int64_t begin, int64_t end) -> Status {
+    const size_t offset = static_cast<size_t>(begin) * row_bytes, bytes = static_cast<size_t>(end - begin) * row_bytes;
+    std::memcpy(dst + offset, src + offset, bytes);
+    if (!measure) return {};
+    // The chunk is in cache now.
+    const size_t n = static_cast<size_t>(end - begin) * elems_per_row;
+    const float m = dtype == DType::kBF16 ? amax_bf16(reinterpret_cast<const uint16_t*>(src + offset), n)
+                                          : amax_f32(reinterpret_cast<const float*>(src + offset), n);
+    std::lock_guard<std::mutex> lock(mutex);
+    total = std::isfinite(m) && !std::isnan(total) ? std::max(total, m) : NAN;
+    return {};
+  });
+  return s.ok() ? total : NAN;
+}
 
 }  // namespace
 
@@ -107,14 +146,28 @@ Status LayerwiseLoader::add_linear(const CheckpointTensor& t, const IncomingTens
   const int unit = map_.unit_of(t.param);
   Staging& staging = st.staging;
   if (staging.buffer.size() == 0) {
-    staging.buffer = take_staging(static_cast<size_t>(n) * row_bytes);
+    staging.buffer = take_staging(staging_bytes(n, row_bytes));
     staging.rows_present = 0;
+    write_staged_amax(staging.buffer, 0.0f);
     update_staging_stats(static_cast<std::ptrdiff_t>(staging.buffer.size()), unit);
   }
-  std::memcpy(staging.buffer.data() + static_cast<size_t>(t.row_offset) * row_bytes, in.data.data(), in.data.size());
-  staging.rows_present += t.shape[0];
-  if (staging.rows_present < n) return {};
-  Status s = quantize_rows(t.param, st.dtype, staging.buffer.data(), 0, n, 0);
+  if (staging.rows_present + t.shape[0] < n) {
+    const size_t offset = static_cast<size_t>(t.row_offset) * row_bytes;
+    const float m = stage_rows(options_.quant, in.dtype, in.data.data(), staging.buffer.data() + offset, t.shape[0],
+                               row_bytes);
+    const float staged = read_staged_amax(staging.buffer);
+    write_staged_amax(staging.buffer, std::isnan(staged) || std::isnan(m) ? NAN : std::max(staged, m));
+    staging.rows_present += t.shape[0];
+    return {};
+  }
+  // The last shard completes the parameter: its rows are read in place, only the others were staged.
+  SourceRows src{st.dtype, staging.buffer.data(), 0, n, param.shape[1], 0, in.data.data(), t.row_offset, t.shape[0]};
+  const float staged = read_staged_amax(staging.buffer);
+  src.staged_amax = std::isnan(staged) ? -1.0f : staged;
+  Status s = scheme_.quantize(src, target_.views(t.param), options_.quant);
+  if (!s.ok()) {
+    s = data_loss("{} of '{}' (from {}): {}", scheme_.name(), param.name, tensors_in_rows(t.param, 0, n), s.message());
+  }
   update_staging_stats(-static_cast<std::ptrdiff_t>(staging.buffer.size()), unit);
   spare_staging_.push_back(std::move(staging.buffer));
   staging.buffer = Buffer();

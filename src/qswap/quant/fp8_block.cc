@@ -7,6 +7,7 @@
 // shard after shard; weight_scale_row i32 [n], the tile row of each output row, so a kernel needs
 // no knowledge of the shards.
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "qswap/quant/row_ops.h"
@@ -15,10 +16,19 @@
 namespace qswap::quant {
 namespace {
 
-constexpr int64_t kTile = 128;
+constexpr int64_t kTile = RowReader::kTile;
 constexpr float kMinAmax = 1e-4f;
 
 int64_t tiles(int64_t x) { return (x + kTile - 1) / kTile; }
+
+// The error for a tile row [r0, r1) known to hold a NaN or Inf: names its first such row.
+Status first_non_finite_row(const SourceRows& src, RowReader& row, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    row.select(r);
+    if (!std::isfinite(row.amax(0, src.cols))) return non_finite_error(src, r);
+  }
+  return internal_error("rows {}..{}: a non-finite value vanished", src.row0 + r0, src.row0 + r1);
+}
 
 class Fp8BlockScheme final : public QuantScheme {
  public:
@@ -41,31 +51,22 @@ class Fp8BlockScheme final : public QuantScheme {
     const int64_t col_tiles = tiles(src.cols);
     return for_each_row_block(ctx, tiles(src.rows), 1, [&](int64_t g_begin, int64_t g_end) -> Status {
       RowReader row(src, ctx.reference);
-      std::vector<float> tile_amax(static_cast<size_t>(col_tiles));
+      std::vector<float> tile_amax(static_cast<size_t>(col_tiles)), inv_scales(static_cast<size_t>(col_tiles));
       for (int64_t g = g_begin; g < g_end; ++g) {
         const int64_t r0 = g * kTile, r1 = std::min(src.rows, r0 + kTile);
-        std::fill(tile_amax.begin(), tile_amax.end(), 0.0f);
-        for (int64_t r = r0; r < r1; ++r) {
-          row.select(r);
-          for (int64_t t = 0; t < col_tiles; ++t) {
-            const int64_t c0 = t * kTile, width = std::min(kTile, src.cols - c0);
-            const float m = row.amax(c0, width);
-            if (!std::isfinite(m)) return non_finite_error(src, r);
-            tile_amax[static_cast<size_t>(t)] = std::max(tile_amax[static_cast<size_t>(t)], m);
-          }
+        row.tile_amax(r0, r1, tile_amax.data());
+        for (float m : tile_amax) {
+          if (!std::isfinite(m)) return first_non_finite_row(src, row, r0, r1);
         }
         const int64_t tile_row = src.group0 + g;
         float* tile_scales = scales + tile_row * col_tiles;
         for (int64_t t = 0; t < col_tiles; ++t) {
           tile_scales[t] = std::max(tile_amax[static_cast<size_t>(t)], kMinAmax) / kE4m3Max;
+          inv_scales[static_cast<size_t>(t)] = 1.0f / tile_scales[t];
         }
         for (int64_t r = r0; r < r1; ++r) {
           row.select(r);
-          uint8_t* dst = weight + (src.row0 + r) * src.cols;
-          for (int64_t t = 0; t < col_tiles; ++t) {
-            const int64_t c0 = t * kTile, width = std::min(kTile, src.cols - c0);
-            row.quantize_e4m3(c0, width, 1.0f / tile_scales[t], dst + c0);
-          }
+          row.quantize_e4m3_tiles(inv_scales.data(), weight + (src.row0 + r) * src.cols);
           scale_row[src.row0 + r] = static_cast<int32_t>(tile_row);
         }
       }

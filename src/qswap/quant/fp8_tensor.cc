@@ -19,15 +19,19 @@ class Fp8TensorScheme final : public QuantScheme {
   }
 
   Status quantize(const SourceRows& src, std::span<const TensorView> out, const QuantContext& ctx) const override {
-    // Pass 1: amax over every row. max() is order-independent, so threads cannot change it.
+    // Pass 1: amax over every row (over the patch only when the staged rows' is known). max() is
+    // order-independent, so threads cannot change it.
+    const bool staged_known = src.staged_amax >= 0.0f;
+    const int64_t first = staged_known ? src.patch_row0 : 0;
+    const int64_t count = staged_known ? src.patch_rows : src.rows;
     std::mutex mutex;
-    float total = 0.0f;
-    QSWAP_RETURN_IF_ERROR(for_each_row_block(ctx, src.rows, 16, [&](int64_t begin, int64_t end) -> Status {
+    float total = staged_known ? src.staged_amax : 0.0f;
+    QSWAP_RETURN_IF_ERROR(for_each_row_block(ctx, count, 16, [&](int64_t begin, int64_t end) -> Status {
       RowReader row(src, ctx.reference);
       float local = 0.0f;
-      for (int64_t r = begin; r < end; ++r) {
+      for (int64_t r = first + begin; r < first + end; ++r) {
         row.select(r);
-        const float m = row.amax(0, src.cols);
+        const float m = row.amax(0, src.cols, /*streaming=*/true);
         if (!std::isfinite(m)) return non_finite_error(src, r);
         local = std::max(local, m);
       }

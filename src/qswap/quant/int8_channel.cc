@@ -19,15 +19,14 @@ class Int8ChannelScheme final : public QuantScheme {
     auto* weight = out[0].as<int8_t>();
     auto* scales = out[1].as<float>();
     return for_each_row_block(ctx, src.rows, 16, [&](int64_t begin, int64_t end) -> Status {
-      RowReader reader(src, ctx.reference);
+      RowReader row(src, ctx.reference);
       for (int64_t r = begin; r < end; ++r) {
-        reader.select(r);
-        const float* row = reader.f32();
-        const float m = amax(row, src.cols, ctx.reference);
+        row.select(r);
+        const float m = row.amax(0, src.cols);
         if (!std::isfinite(m)) return non_finite_error(src, r);
         const float scale = scale_for(m, 127.0f);
         scales[src.row0 + r] = scale;
-        quantize_i8(row, 1.0f / scale, weight + (src.row0 + r) * src.cols, src.cols, ctx.reference);
+        row.quantize_i8(1.0f / scale, weight + (src.row0 + r) * src.cols);
       }
       return {};
     });

@@ -5,9 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "qswap/base/cpu.h"
 #include "qswap/quant/row_ops.h"
-#include "qswap/tensor/convert.h"
+#include "qswap/quant/row_ops_avx512.h"
 #include "qswap/quant/scheme_registry.h"
 
 namespace qswap::quant {
@@ -41,22 +40,14 @@ class Mxfp8Scheme final : public QuantScheme {
     const int64_t nb = blocks(src.cols);
     return for_each_row_block(ctx, src.rows, 16, [&](int64_t begin, int64_t end) -> Status {
       RowReader row(src, ctx.reference);
-#if defined(__x86_64__)
-      const bool fused = !ctx.reference && src.dtype == DType::kBF16 && cpu_features().avx512;
-#else
-      constexpr bool fused = false;
-#endif
       for (int64_t r = begin; r < end; ++r) {
         uint8_t* dst = weight + (src.row0 + r) * src.cols;
         uint8_t* row_scales = scales + (src.row0 + r) * nb;
-#if defined(__x86_64__)
-        if (fused) {
-          const auto* in = reinterpret_cast<const uint16_t*>(src.data) + r * src.cols;
-          if (!avx512::bf16_to_mxfp8(in, static_cast<size_t>(src.cols), dst, row_scales)) return non_finite_error(src, r);
+        row.select(r);
+        if (const uint16_t* in = row.avx512_bf16()) {
+          if (!avx512::bf16_to_mxfp8(in, src.cols, dst, row_scales)) return non_finite_error(src, r);
           continue;
         }
-#endif
-        row.select(r);
         for (int64_t b = 0; b < nb; ++b) {
           const int64_t c0 = b * kBlock, width = std::min(kBlock, src.cols - c0);
           const float m = row.amax(c0, width);

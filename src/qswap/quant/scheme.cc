@@ -5,6 +5,8 @@
 
 #include <fmt/ranges.h>
 
+#include "qswap/base/cpu.h"
+#include "qswap/quant/row_ops_avx512.h"
 #include "qswap/quant/scheme_registry.h"
 #include "qswap/tensor/convert.h"
 
@@ -50,6 +52,11 @@ Status copy_to_bf16(DType src_dtype, const std::byte* src, uint16_t* dst, int64_
   const size_t count = static_cast<size_t>(n);
   switch (src_dtype) {
     case DType::kBF16:
+      // One pass: the check reads the source in registers, and the copy streams past the cache.
+      if (!reference && cpu_features().avx512) {
+        if (quant::avx512::copy_bf16_finite(reinterpret_cast<const uint16_t*>(src), dst, n)) return {};
+        break;  // the scan below names the element
+      }
       std::memcpy(dst, src, count * sizeof(uint16_t));
       break;
     case DType::kF16: {

@@ -33,6 +33,9 @@ struct KernelTensorSpec {
 // Rows [row0, row0 + rows) of a parameter in the checkpoint's dtype (bf16, f16 or f32), row-major
 // with `cols` elements per row. They start a row group; `group0` is that group's index, with the
 // groups of a fused parameter numbered shard after shard.
+//
+// Rows [patch_row0, patch_row0 + patch_rows) (relative to row0) may lie elsewhere, at `patch`:
+// the loader stages a per-tensor FP8 parameter's shards but reads the last one in place.
 struct SourceRows {
   DType dtype;
   const std::byte* data;
@@ -40,6 +43,24 @@ struct SourceRows {
   int64_t rows;
   int64_t cols;
   int64_t group0 = 0;
+  const std::byte* patch = nullptr;
+  int64_t patch_row0 = 0;
+  int64_t patch_rows = 0;
+  // Max |x| over the rows outside the patch when the loader measured it while staging them (>= 0),
+  // negative when unknown: per-tensor FP8 then has only the patch to read before its scale is known.
+  float staged_amax = -1.0f;
+
+  // Row r, relative to row0.
+  const std::byte* row(int64_t r) const {
+    const size_t row_bytes = static_cast<size_t>(cols) * dtype_size(dtype);
+    if (r >= patch_row0 && r - patch_row0 < patch_rows) return patch + static_cast<size_t>(r - patch_row0) * row_bytes;
+    return data + static_cast<size_t>(r) * row_bytes;
+  }
+  // Whether rows [r0, r1) are contiguous from row(r0) on.
+  bool contiguous(int64_t r0, int64_t r1) const {
+    return patch_rows == 0 || r1 <= patch_row0 || r0 >= patch_row0 + patch_rows ||
+           (r0 >= patch_row0 && r1 <= patch_row0 + patch_rows);
+  }
 };
 
 struct QuantContext {

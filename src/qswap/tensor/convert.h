@@ -239,9 +239,6 @@ void f32_to_e4m3_scaled(const float* in, float inv_scale, uint8_t* out, size_t n
 void bf16_to_e4m3_scaled(const uint16_t* in, float inv_scale, uint8_t* out, size_t n);
 float amax_f32(const float* in, size_t n);
 float amax_bf16(const uint16_t* in, size_t n);
-// MXFP8 of one bf16 row (E8M0 scale per 32, e4m3 codes), exactly as quant/mxfp8.cc's reference;
-// false if the row holds NaN or Inf.
-bool bf16_to_mxfp8(const uint16_t* in, size_t n, uint8_t* codes, uint8_t* scales);
 }  // namespace avx512
 
 }  // namespace qswap

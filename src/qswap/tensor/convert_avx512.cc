@@ -1,9 +1,10 @@
 // AVX-512 conversions (F+BW+VL+DQ), bit-identical to the scalar reference in convert.h.
-// Reached only through the dispatch in convert.cc. 16 lanes per step; the tail of a call uses
-// masked loads and stores, so no element past n is read or written.
+// Reached only through the dispatch in convert.cc. 16 lanes per step (64 for bf16 -> e4m3); the
+// tail of a call uses masked loads and stores, so no element past n is read or written.
 //
-// Rounding is done with the same integer arithmetic as the reference (not vcvtneps2bf16, which
-// flushes subnormal inputs to zero and would differ from it). f16 uses F16C's vcvtps2ph with an
+// Rounding is done in integer arithmetic as the reference does, or (e4m3 below 2^-6) by an f32
+// add with an explicit rounding mode (convert_simd_avx512.h) — not vcvtneps2bf16, which flushes
+// subnormal inputs to zero and would differ from the reference. f16 uses F16C's vcvtps2ph with an
 // explicit round-to-nearest-even immediate, whose results (subnormals, NaN quieting and payload)
 // are those of f32_to_f16; decoding with vcvtph2ps likewise matches f16_to_f32.
 //
@@ -19,13 +20,14 @@
 
 #include <immintrin.h>
 
+#include "qswap/tensor/convert_simd_avx512.h"
+
 namespace qswap::avx512 {
 namespace {
 
+using namespace avx512_detail;  // NOLINT: the shared intrinsics helpers
+
 constexpr int kLanes = 16;
-constexpr uint32_t kF32Inf = 0x7F800000;
-constexpr uint32_t kF32QuietNan = 0x7FC00000;
-constexpr uint32_t kE4m3MaxBits = 0x43E00000;  // 448.0f
 constexpr uint32_t kE5m2MaxBits = 0x47600000;  // 57344.0f
 
 float f32_from_bits(uint32_t u) {
@@ -51,14 +53,6 @@ inline void for_blocks(size_t n, Body body) {
   if (i < n) body(i, static_cast<__mmask16>((1u << (n - i)) - 1));
 }
 
-inline __m512i splat(uint32_t v) { return _mm512_set1_epi32(static_cast<int>(v)); }
-
-inline __m512 load_f32(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
-inline __m512 load_bf16(const uint16_t* p, __mmask16 m) {
-  __m512i h = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(h, 16));
-}
-
 // Vector form of convert_detail::round_to_format (convert.h): same result, with the
 // round-half-even step written as (sig + half - 1 + lsb) >> shift instead of a comparison.
 template <int kMant, int kBias>
@@ -80,19 +74,41 @@ inline __m512i round_to_format(__m512i abs) {
   return _mm512_add_epi32(high, q);
 }
 
-// f32 -> 8-bit float code (sign, saturation to kMaxBits, NaN -> 0x7F | sign), one byte per lane.
-template <int kMant, int kBias, uint32_t kMaxBits>
-inline __m128i encode_fp8(__m512 x) {
+// f32 -> e5m2 code (sign, saturation, NaN -> 0x7F | sign), one byte per lane.
+inline __m128i encode_e5m2(__m512 x) {
   __m512i u = _mm512_castps_si512(x);
   __m512i abs = _mm512_and_si512(u, splat(0x7FFFFFFF));
   __mmask16 nan = _mm512_cmpgt_epu32_mask(abs, splat(kF32Inf));
-  __m512i code = round_to_format<kMant, kBias>(_mm512_min_epu32(abs, splat(kMaxBits)));
+  __m512i code = round_to_format<2, 15>(_mm512_min_epu32(abs, splat(kE5m2MaxBits)));
   code = _mm512_mask_mov_epi32(code, nan, splat(0x7F));
   code = _mm512_or_si512(code, _mm512_and_si512(_mm512_srli_epi32(u, 24), splat(0x80)));
   return _mm512_cvtepi32_epi8(code);
 }
 
-inline __m128i encode_e4m3(__m512 x) { return encode_fp8<3, 7, kE4m3MaxBits>(x); }
+// e4m3(bf16 x * inv_scale) for n values, 64 at a time with e4m3_words_bf16x32 where inv_scale is
+// finite and the 64 values are; encode_e4m3 on the rest.
+template <bool kNegate>
+void bf16_to_e4m3_blocks(const uint16_t* in, float inv_scale, uint8_t* out, size_t n) {
+  const __m512 s = _mm512_set1_ps(inv_scale);
+  const __m512 abs_s = _mm512_abs_ps(s);
+  const __m512i abs_mask = splat(0x7FFF7FFF);
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m512i x0 = _mm512_loadu_si512(in + i), x1 = _mm512_loadu_si512(in + i + 32);
+    const __m512i a0 = _mm512_and_si512(x0, abs_mask), a1 = _mm512_and_si512(x1, abs_mask);
+    if (any_non_finite_bf16(a0, a1)) {
+      for (size_t j = i; j < i + 64; j += kLanes) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), encode_e4m3(_mm512_mul_ps(load_bf16(in + j, 0xFFFF), s)));
+      }
+      continue;
+    }
+    const __m512i w0 = e4m3_words_bf16x32<kNegate>(x0, a0, abs_s), w1 = e4m3_words_bf16x32<kNegate>(x1, a1, abs_s);
+    _mm512_storeu_si512(out + i, pack_code_words(w0, w1));
+  }
+  for_blocks(n - i, [&](size_t j, __mmask16 m) {
+    _mm_mask_storeu_epi8(out + i + j, m, encode_e4m3(_mm512_mul_ps(load_bf16(in + i + j, m), s)));
+  });
+}
 
 }  // namespace
 
@@ -160,7 +176,7 @@ void e5m2_to_f32(const uint8_t* in, float* out, size_t n) {
 
 void f32_to_e5m2(const float* in, uint8_t* out, size_t n) {
   for_blocks(n, [&](size_t i, __mmask16 m) {
-    __m128i code = encode_fp8<2, 15, kE5m2MaxBits>(load_f32(in + i, m));
+    __m128i code = encode_e5m2(load_f32(in + i, m));
     _mm_mask_storeu_epi8(out + i, m, code);
   });
 }
@@ -175,10 +191,20 @@ void f32_to_e4m3_scaled(const float* in, float inv_scale, uint8_t* out, size_t n
 
 void bf16_to_e4m3_scaled(const uint16_t* in, float inv_scale, uint8_t* out, size_t n) {
   if (fill_if_nan_scale(inv_scale, out, n)) return;
-  const __m512 s = _mm512_set1_ps(inv_scale);
-  for_blocks(n, [&](size_t i, __mmask16 m) {
-    _mm_mask_storeu_epi8(out + i, m, encode_e4m3(_mm512_mul_ps(load_bf16(in + i, m), s)));
-  });
+  uint32_t u;
+  std::memcpy(&u, &inv_scale, sizeof(u));
+  if ((u & 0x7FFFFFFF) == kF32Inf) {  // 0 * inf is NaN whatever x's sign: the general path
+    const __m512 s = _mm512_set1_ps(inv_scale);
+    for_blocks(n, [&](size_t i, __mmask16 m) {
+      _mm_mask_storeu_epi8(out + i, m, encode_e4m3(_mm512_mul_ps(load_bf16(in + i, m), s)));
+    });
+    return;
+  }
+  if ((u >> 31) != 0) {
+    bf16_to_e4m3_blocks<true>(in, inv_scale, out, n);
+  } else {
+    bf16_to_e4m3_blocks<false>(in, inv_scale, out, n);
+  }
 }
 
 // Integer max of the sign-cleared bits, as in scalar::amax_*: NaNs sort above inf.
@@ -215,40 +241,6 @@ float amax_bf16(const uint16_t* in, size_t n) {
   for (uint16_t v : lanes) max_abs = v > max_abs ? v : max_abs;
   if (max_abs > 0x7F80) return f32_from_bits(kF32QuietNan);
   return f32_from_bits(uint32_t{max_abs} << 16);
-}
-
-// MXFP8 (OCP MX v1.0) of one bf16 row, as quant/mxfp8.cc defines it: per 32 elements the shared
-// exponent e = clamp(floor(log2(amax)) - 8, -127, 127) (0 for an all-zero block), read off the
-// bits of amax (bf16 subnormals always clamp to -127), then e4m3(x * 2^-e).
-bool bf16_to_mxfp8(const uint16_t* in, size_t n, uint8_t* codes, uint8_t* scales) {
-  constexpr size_t kBlock = 32;
-  const __m512i abs_mask = _mm512_set1_epi16(0x7FFF);
-  for (size_t i = 0, b = 0; i < n; i += kBlock, ++b) {
-    const size_t width = n - i < kBlock ? n - i : kBlock;
-    const __mmask32 m = width == kBlock ? ~__mmask32{0} : static_cast<__mmask32>((uint64_t{1} << width) - 1);
-    // Max of the 32 sign-cleared lanes: halve the span five times.
-    __m512i a = _mm512_and_si512(_mm512_maskz_loadu_epi16(m, in + i), abs_mask);
-    a = _mm512_max_epu16(a, _mm512_shuffle_i64x2(a, a, 0x4E));
-    a = _mm512_max_epu16(a, _mm512_shuffle_i64x2(a, a, 0xB1));
-    a = _mm512_max_epu16(a, _mm512_shuffle_epi32(a, static_cast<_MM_PERM_ENUM>(0x4E)));
-    a = _mm512_max_epu16(a, _mm512_shuffle_epi32(a, static_cast<_MM_PERM_ENUM>(0xB1)));
-    a = _mm512_max_epu16(a, _mm512_srli_epi32(a, 16));
-    const uint32_t amax = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm512_castsi512_si128(a))) & 0xFFFF;
-    if (amax >= 0x7F80) return false;  // inf or NaN
-    const int exp_field = static_cast<int>(amax >> 7);
-    int e = 0;
-    if (amax != 0) e = exp_field == 0 ? -127 : (exp_field - 135 < -127 ? -127 : exp_field - 135);
-    scales[b] = static_cast<uint8_t>(e + 127);
-    // 2^-e exactly; 2^-127 is the f32 subnormal 0x00400000.
-    const uint32_t inv_bits = 127 - e >= 1 ? static_cast<uint32_t>(127 - e) << 23 : 0x00400000u;
-    const __m512 inv = _mm512_set1_ps(f32_from_bits(inv_bits));
-    const __mmask16 m0 = static_cast<__mmask16>(m & 0xFFFF), m1 = static_cast<__mmask16>(m >> 16);
-    _mm_mask_storeu_epi8(codes + i, m0, encode_e4m3(_mm512_mul_ps(load_bf16(in + i, m0), inv)));
-    if (m1 != 0) {
-      _mm_mask_storeu_epi8(codes + i + 16, m1, encode_e4m3(_mm512_mul_ps(load_bf16(in + i + 16, m1), inv)));
-    }
-  }
-  return true;
 }
 
 }  // namespace qswap::avx512
