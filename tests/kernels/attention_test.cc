@@ -1,5 +1,6 @@
 // attention(): causal grouped-query attention over a head-major KV cache, at odd shapes (head
-// dims not multiples of 16, groups of 1-7 query heads, key counts across the 16-key blocks).
+// dims not multiples of 16, groups of 1-7 query heads, key counts across the 16-key blocks) and
+// at head dims 64 and 128 (the fast path's constant-stride score kernels).
 //   - reference::attention and the dispatched attention() against a double-precision
 //     computation, each within an error bound derived per output (see bound() below);
 //   - with the ISA capped to scalar, attention() is the reference bit for bit;
@@ -145,7 +146,7 @@ std::vector<float> run_guarded(const Problem& p, Run run) {
 
 std::vector<Case> cases() {
   std::vector<Case> out;
-  const int64_t shapes[][3] = {{1, 1, 1}, {2, 1, 16}, {4, 2, 24}, {3, 3, 40}, {7, 1, 33}, {6, 2, 130}, {16, 8, 128}};
+  const int64_t shapes[][3] = {{1, 1, 1}, {2, 1, 16}, {4, 2, 24}, {3, 3, 40}, {7, 1, 33}, {8, 4, 64}, {6, 2, 130}, {16, 8, 128}};
   const int64_t lengths[][2] = {{1, 0}, {1, 37}, {2, 15}, {5, 0}, {17, 3}, {40, 30}};
   for (const auto& s : shapes) {
     for (const auto& l : lengths) out.push_back(Case{s[0], s[1], s[2], l[0], l[1]});

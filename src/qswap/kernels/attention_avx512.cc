@@ -49,6 +49,34 @@ inline __m512 dots16(const float* q, const float* const (&kp)[kKeys], int64_t hd
   return reduce16(acc);
 }
 
+// dots16 for 16 consecutive keys (k0 + j * HD) of a compile-time head_dim: one base pointer and
+// constant displacements, instead of 16 pointers that spill from the general-purpose registers.
+template <int64_t HD>
+inline __m512 dots16_fixed(const float* q, const float* k0) {
+  static_assert(HD % 16 == 0);
+  __m512 acc[kKeys];
+#pragma GCC unroll 16
+  for (int j = 0; j < kKeys; ++j) acc[j] = _mm512_setzero_ps();
+#pragma GCC unroll 8
+  for (int64_t d = 0; d < HD; d += 16) {
+    const __m512 qv = _mm512_loadu_ps(q + d);
+#pragma GCC unroll 16
+    for (int j = 0; j < kKeys; ++j) acc[j] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k0 + j * HD + d), acc[j]);
+  }
+  return reduce16(acc);
+}
+
+// The 16 scores of keys kb .. kb + 15 (the last `keys` - 1 repeated past the causal limit).
+inline __m512 scores16(const float* q, const float* keys, int64_t kb, int64_t n_keys, int64_t hd) {
+  if (n_keys == kKeys) {
+    if (hd == 128) return dots16_fixed<128>(q, keys + kb * 128);
+    if (hd == 64) return dots16_fixed<64>(q, keys + kb * 64);
+  }
+  const float* kp[kKeys];
+  for (int64_t j = 0; j < kKeys; ++j) kp[j] = keys + (kb + min64(j, n_keys - 1)) * hd;
+  return dots16(q, kp, hd);
+}
+
 // o[r][d0 .. d0 + width) = Σ_j p[r][j] v[j][d0 ..] for R query rows of equal length; NV vectors of
 // 16 dims, the last masked by `last`.
 template <int R, int NV>
@@ -107,12 +135,10 @@ void attention_block(const AttentionBlock& b) {
   // Scores, key block by key block; token t sees keys 0 .. start + t.
   for (int64_t kb = 0; kb < max_len; kb += kKeys) {
     for (int64_t t = max64(b.t_begin, kb - b.start); t < b.t_end; ++t) {
-      const int64_t keys = min64(kKeys, b.start + t + 1 - kb);
-      const float* kp[kKeys];
       // Lanes past the causal limit repeat the last key; their scores land in the row's padding.
-      for (int64_t j = 0; j < kKeys; ++j) kp[j] = b.keys + (kb + min64(j, keys - 1)) * hd;
+      const int64_t keys = min64(kKeys, b.start + t + 1 - kb);
       for (int64_t hh = 0; hh < group; ++hh) {
-        _mm512_storeu_ps(score_row(t, hh) + kb, _mm512_mul_ps(dots16(q_row(t, hh), kp, hd), scale));
+        _mm512_storeu_ps(score_row(t, hh) + kb, _mm512_mul_ps(scores16(q_row(t, hh), b.keys, kb, keys, hd), scale));
       }
     }
   }
