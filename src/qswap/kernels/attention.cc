@@ -6,6 +6,7 @@
 #include "qswap/base/cpu.h"
 #include "qswap/kernels/attention_avx512.h"
 #include "qswap/kernels/ops.h"
+#include "qswap/tensor/tensor.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define QSWAP_ATTENTION_AVX512 1
@@ -56,10 +57,11 @@ void for_range(ThreadPool* pool, int64_t n, const std::function<void(int64_t, in
 // and values.
 constexpr int64_t kScoreBudget = 32 * 1024;
 
+// 64-byte aligned (Buffer): the score rows are loaded and stored as whole vectors.
 float* scores_scratch(size_t floats) {
-  thread_local std::vector<float> scratch;
-  if (scratch.size() < floats) scratch.resize(floats);
-  return scratch.data();
+  thread_local Buffer scratch;
+  if (scratch.size() < floats * sizeof(float)) scratch = Buffer::uninitialized(floats * sizeof(float));
+  return scratch.as<float>();
 }
 
 void attention_avx512(const AttentionShape& s, const float* q, int64_t q_stride, int64_t n, int64_t start,

@@ -197,6 +197,11 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
 template <class Dec, Codes C, Scales S, int M>
 void gemv_rows(const Weight& w, const float* x, float* y, const uint16_t* bias, int64_t n_begin, int64_t n_end) {
   const Dec dec;
+  // The rows' own prefetch runs kPrefetchBytes ahead of them: fetch the first kPrefetchBytes of
+  // this range now, or each chunk a thread takes starts with a stall.
+  const char* first = static_cast<const char*>(w.data) + n_begin * w.k * code_bytes<C>();
+  const int64_t head = min64(kPrefetchBytes, (n_end - n_begin) * w.k * code_bytes<C>());
+  for (int64_t off = 0; off < head; off += 64) _mm_prefetch(first + off, _MM_HINT_T2);
   for (int64_t j0 = n_begin; j0 < n_end; j0 += 16) {
     const int64_t rows = min64(16, n_end - j0);
     __m512 part[M][16];

@@ -98,9 +98,9 @@ Status Transformer::forward(std::span<const int32_t> tokens, KvCache& cache, std
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int layers = static_cast<int>(w_.layers.size());
 
-  std::vector<float> x(static_cast<size_t>(n * h)), normed(x.size()), qkv(static_cast<size_t>(n * qkv_dim));
-  std::vector<float> attn(static_cast<size_t>(n * q_dim)), proj(x.size());
-  std::vector<float> gate_up(static_cast<size_t>(n * 2 * inter)), act(static_cast<size_t>(n * inter));
+  AlignedFloats x(static_cast<size_t>(n * h)), normed(x.size()), qkv(static_cast<size_t>(n * qkv_dim));
+  AlignedFloats attn(static_cast<size_t>(n * q_dim)), proj(x.size());
+  AlignedFloats gate_up(static_cast<size_t>(n * 2 * inter)), act(static_cast<size_t>(n * inter));
 
   for (int64_t t = 0; t < n; ++t) {
     const int32_t id = tokens[static_cast<size_t>(t)];
