@@ -1,8 +1,34 @@
 #include "qswap/base/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace qswap {
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Spins until ready() or ThreadPool::kSpinMicros have passed; returns ready().
+template <class Ready>
+bool spin_until(Ready ready) {
+  if (ready()) return true;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicros);
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return ready();
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -12,7 +38,7 @@ ThreadPool::ThreadPool(int threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
+    stop_.store(true);
   }
   wake_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -26,51 +52,63 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     return;
   }
   std::lock_guard<std::mutex> exclusive(run_mutex_);
-  {
+  fn_ = &fn;
+  n_ = n;
+  // A few chunks per thread balance uneven work (and a thread the OS took away) without much
+  // scheduling overhead.
+  chunk_ = std::max(grain, (n + 4 * size() - 1) / (4 * size()));
+  next_.store(0, std::memory_order_relaxed);
+  const uint64_t job = generation_.fetch_add(1) + 1;  // opens the job (seq_cst, as every step below)
+  if (sleeping_workers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mutex_);
-    fn_ = &fn;
-    n_ = n;
-    // A few chunks per thread balance uneven work without much scheduling overhead.
-    chunk_ = std::max(grain, (n + 4 * size() - 1) / (4 * size()));
-    next_ = 0;
-    active_ = static_cast<int>(workers_.size());
-    ++generation_;
+    wake_.notify_all();
   }
-  wake_.notify_all();
   run_chunks();
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [this] { return active_ == 0; });
+  // Every chunk is claimed: close the job, then wait for the workers inside it. A worker joins
+  // (joined_ + 1) before it checks closed_, and this side stores closed_ before it reads joined_,
+  // so either this side sees the worker or the worker sees the job closed and stays out.
+  closed_.store(job);
+  auto done = [this] { return joined_.load() == 0; };
+  if (!spin_until(done)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    caller_sleeping_.store(true);
+    done_.wait(lock, done);
+    caller_sleeping_.store(false);
+  }
   fn_ = nullptr;
 }
 
 void ThreadPool::run_chunks() {
   for (;;) {
-    int64_t begin, end;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (next_ >= n_) return;
-      begin = next_;
-      end = std::min(n_, begin + chunk_);
-      next_ = end;
-    }
-    (*fn_)(begin, end);
+    const int64_t begin = next_.fetch_add(chunk_, std::memory_order_relaxed);
+    if (begin >= n_) return;
+    (*fn_)(begin, std::min(n_, begin + chunk_));
+  }
+}
+
+void ThreadPool::leave_job() {
+  if (joined_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    done_.notify_one();
   }
 }
 
 void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
-    {
+    auto woken = [&] { return generation_.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_acquire); };
+    if (!spin_until(woken)) {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      sleeping_workers_.fetch_add(1);  // seq_cst: ordered before the predicate's load
+      wake_.wait(lock, [&] { return generation_.load() != seen || stop_.load(); });
+      sleeping_workers_.fetch_sub(1);
     }
-    run_chunks();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--active_ == 0) done_.notify_all();
-    }
+    if (stop_.load()) return;
+    seen = generation_.load();
+    joined_.fetch_add(1);
+    // Closed already (or a later job is being set up): the job's fields may be changing, stay out.
+    if (closed_.load() < seen) run_chunks();
+    leave_job();
   }
 }
 

@@ -157,10 +157,19 @@ std::atomic<bool>& vbmi_allowed() {
 
 bool use_vbmi() { return cpu_features().avx512_vbmi && vbmi_allowed().load(std::memory_order_relaxed); }
 
-// One GEMM scratch area per thread (the pool's threads live as long as the pool).
-float* gemm_scratch() {
-  thread_local Buffer scratch(kernels::avx512::gemm_scratch_floats() * sizeof(float));
-  return scratch.as<float>();
+// A thread's own scratch (the pool's threads live as long as the pool), grown as needed:
+// the GEMM's weight panel, and the packed x of a call (the calling thread's, read by all).
+float* scratch(Buffer& buffer, size_t floats) {
+  if (buffer.size() < floats * sizeof(float)) buffer = Buffer::uninitialized(floats * sizeof(float));
+  return buffer.as<float>();
+}
+float* gemm_panel() {
+  thread_local Buffer panel;
+  return scratch(panel, kernels::avx512::gemm_panel_floats());
+}
+float* gemm_packed_x(int64_t m, int64_t k) {
+  thread_local Buffer packed;
+  return scratch(packed, kernels::avx512::gemm_packed_x_floats(m, k));
 }
 
 void linear_avx512(const LinearWeight& w, const float* x, int64_t m, float* y, const uint16_t* bias,
@@ -177,9 +186,14 @@ void linear_avx512(const LinearWeight& w, const float* x, int64_t m, float* y, c
     });
     return;
   }
+  // x is packed once (split over row tiles), then shared by every thread's columns.
+  float* xp = gemm_packed_x(m, w.k);
+  for_columns(pool, kernels::avx512::gemm_row_tiles(m), 1, [&](int64_t b, int64_t e) {
+    kernels::avx512::gemm_pack_x(x, m, w.k, b, e, xp);
+  });
   const int64_t grain = kernels::avx512::gemm_column_grain();
   for_columns(pool, ceil_div(w.n, grain), 1, [&](int64_t b, int64_t e) {
-    kernels::avx512::gemm(a, x, m, y, bias, b * grain, std::min(w.n, e * grain), gemm_scratch());
+    kernels::avx512::gemm(a, xp, m, y, bias, b * grain, std::min(w.n, e * grain), gemm_panel());
   });
 }
 #endif

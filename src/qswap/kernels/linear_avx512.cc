@@ -14,8 +14,10 @@
 //
 // GEMM (compute-bound), BLIS-style: a [kKc × kNc] block of W is dequantized once (code × scale,
 // the reference's own f32 product) and transposed into an f32 panel of kNr-column strips
-// (L2-resident; one strip, 24 KB, stays in L1 while all rows of x stream past it); rows of x are
-// copied into a block with a padded stride (no 4 KB aliasing between rows); an 8 × 48
+// (L2-resident; one strip, 24 KB, stays in L1 while all rows of x stream past it); x is packed
+// once per call into micro-panels of 8 rows, [k block][row tile][k][8], so that the 8
+// broadcasts of a k step read 32 consecutive bytes and each micro-kernel call streams one
+// contiguous 4 KB tile (rows of x far apart, as they were, kept 8 L1 streams per call); an 8 × 48
 // register-blocked micro-kernel (24 zmm accumulators) does 24 FMAs per 3 panel loads and 8
 // broadcasts. Each output's sum runs over k in order, one FMA per term, continuing from y
 // between k blocks: the blocking and the column split never change an output's arithmetic.
@@ -37,10 +39,9 @@ constexpr int kMr = 8;      // rows of x per micro-tile
 constexpr int64_t kNr = 48;  // columns per micro-tile (3 zmm)
 constexpr int64_t kKc = 128;  // k block: a 128 × 48 f32 strip is 24 KB (L1)
 constexpr int64_t kNc = 4 * kNr;  // columns per packed panel: 96 KB (L2)
-constexpr int64_t kMc = 256;  // rows of x per copied block
-constexpr int64_t kLda = kKc + 16;  // padded row stride of the x block (floats)
 constexpr size_t kPanelFloats = static_cast<size_t>(kKc * kNc);
-constexpr size_t kXBlockFloats = static_cast<size_t>(kMc * kLda);
+
+int64_t row_tiles(int64_t m) { return (m + kMr - 1) / kMr; }
 
 // In-register transpose of 16 rows of 16 floats.
 inline void transpose16(__m512 (&r)[16]) {
@@ -75,11 +76,17 @@ template <Codes C, Scales S>
 inline __m512 dequant_chunk(const Weight& w, int64_t j, int64_t kk, __mmask16 mask) {
   const void* row = static_cast<const uint8_t*>(w.data) + j * w.k * code_bytes<C>();
   __m512 v = decode16<C, true>(row, kk, mask);
-  if constexpr (C == Codes::kE4m3) v = _mm512_mul_ps(v, _mm512_set1_ps(256.0f));  // undoes the 2^-8: exact
+  // e4m3 decodes as code × 2^-8; with an f32 scale, (code × 2^-8) × (256 × s) is one rounding of
+  // the same real product code × s (256 × s is exact: s <= 448^-1 × f32 max), so folding the 2^8
+  // into the scale keeps the reference's bits. An e8m0 scale can be 2^127, whose × 256 would
+  // overflow: MX multiplies twice.
   if constexpr (S == Scales::kTensor || S == Scales::kRow) {
-    v = _mm512_mul_ps(v, _mm512_set1_ps(row_scale<S>(w, j)));
-  } else if constexpr (S == Scales::kBlock || S == Scales::kMx) {
-    v = _mm512_mul_ps(v, _mm512_set1_ps(varying_scale<S>(w, j, kk)));
+    const float s = row_scale<S>(w, j);
+    v = _mm512_mul_ps(v, _mm512_set1_ps(C == Codes::kE4m3 ? 256.0f * s : s));
+  } else if constexpr (S == Scales::kBlock) {
+    v = _mm512_mul_ps(v, _mm512_set1_ps(256.0f * varying_scale<S>(w, j, kk)));
+  } else if constexpr (S == Scales::kMx) {
+    v = _mm512_mul_ps(_mm512_mul_ps(v, _mm512_set1_ps(256.0f)), _mm512_set1_ps(varying_scale<S>(w, j, kk)));
   }
   return v;
 }
@@ -107,8 +114,8 @@ void pack_panel(const Weight& w, int64_t jc, int64_t nc, int64_t pc, int64_t kc,
   }
 }
 
-// y[i, 0..48) (masked) of MR rows += a[MR × kc] · strip[kc × 48]; loads y first unless `first`,
-// adds the bias (f32, 48 values, or nullptr) when `last`.
+// y[i, 0..48) (masked) of MR rows += a[kc × 8 packed, rows 0..MR) · strip[kc × 48]; loads y first
+// unless `first`, adds the bias (f32, 48 values, or nullptr) when `last`.
 template <int MR>
 void micro_kernel(const float* a, const float* strip, int64_t kc, float* y, int64_t ldy, const __mmask16 (&mask)[3],
                   bool first, const float* bias) {
@@ -122,7 +129,7 @@ void micro_kernel(const float* a, const float* strip, int64_t kc, float* y, int6
     const float* b = strip + p * kNr;
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16), b2 = _mm512_load_ps(b + 32);
     for (int i = 0; i < MR; ++i) {
-      const __m512 av = _mm512_set1_ps(a[i * kLda + p]);
+      const __m512 av = _mm512_set1_ps(a[p * kMr + i]);
       acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
       acc[i][2] = _mm512_fmadd_ps(av, b2, acc[i][2]);
@@ -151,24 +158,57 @@ void micro_dispatch(int64_t rows, const float* a, const float* strip, int64_t kc
   }
 }
 
-// Rows [i0, i0 + mc) of x, columns [pc, pc + kc), into `block` with row stride kLda.
-void copy_x_block(const float* x, int64_t k, int64_t i0, int64_t mc, int64_t pc, int64_t kc, float* block) {
-  for (int64_t i = 0; i < mc; ++i) {
-    const float* src = x + (i0 + i) * k + pc;
-    float* dst = block + i * kLda;
-    for (int64_t p = 0; p < kc; p += 16) {
-      const __mmask16 m = tail_mask(kc - p);
-      _mm512_mask_storeu_ps(dst + p, m, _mm512_maskz_loadu_ps(m, src + p));
+// x [m, k] into micro-panels (row tiles [t_begin, t_end)): k block pc (width kc) starts at
+// xp + pc * tiles * 8, row tile t of it at + t * kc * 8, element (row 8t + i, column pc + p) at
+// + p * 8 + i. Rows past m are zeros.
+void pack_x_tiles(const float* x, int64_t m, int64_t k, int64_t t_begin, int64_t t_end, float* xp) {
+  const int64_t tiles = row_tiles(m);
+  for (int64_t pc = 0; pc < k; pc += kKc) {
+    const int64_t kc = min64(kKc, k - pc);
+    for (int64_t t = t_begin; t < t_end; ++t) {
+      float* dst = xp + pc * tiles * kMr + t * kc * kMr;
+      const int64_t rows = min64(kMr, m - t * kMr);
+      for (int64_t p = 0; p < kc; p += 16) {
+        const __mmask16 mask = tail_mask(kc - p);
+        __m512 r[16];
+        for (int i = 0; i < 16; ++i) {
+          r[i] = i < rows ? _mm512_maskz_loadu_ps(mask, x + (t * kMr + i) * k + pc + p) : _mm512_setzero_ps();
+        }
+        transpose16(r);  // r[q] lanes 0..7: column p + q of rows 0..7
+        for (int64_t q = 0; q < min64(16, kc - p); ++q) _mm256_store_ps(dst + (p + q) * kMr, _mm512_castps512_ps256(r[q]));
+      }
     }
   }
 }
 
+// Prefetches (to L2) the weight codes of the block a later pack_panel will read, a few lines per
+// call of step(): a panel's rows sit in as many 4 KB pages, where the hardware prefetchers see no
+// stream, and packing straight from DRAM stalled on every row (~6 % of a GEMM at m = 128).
+template <Codes C>
+class BlockPrefetch {
+ public:
+  BlockPrefetch(const Weight& w, int64_t j0, int64_t rows, int64_t pc, int64_t kc, int64_t steps)
+      : base_(static_cast<const char*>(w.data)), row_bytes_(w.k * code_bytes<C>()), j0_(j0), rows_(rows) {
+    begin_ = pc * code_bytes<C>();
+    lines_per_row_ = ((begin_ + kc * code_bytes<C>() + 63) >> 6) - (begin_ >> 6);
+    per_step_ = steps > 0 ? (rows_ * lines_per_row_ + steps - 1) / steps : 0;
+  }
+  void step() {
+    for (int64_t q = 0; q < per_step_ && next_ < rows_ * lines_per_row_; ++q, ++next_) {
+      const int64_t r = next_ / lines_per_row_, l = next_ % lines_per_row_;
+      _mm_prefetch(base_ + (j0_ + r) * row_bytes_ + ((begin_ >> 6) + l) * 64, _MM_HINT_T2);
+    }
+  }
+
+ private:
+  const char* base_;
+  int64_t row_bytes_, j0_, rows_, begin_ = 0, lines_per_row_ = 0, per_step_ = 0, next_ = 0;
+};
+
 template <Codes C, Scales S>
-void gemm_layout(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
-                 int64_t n_end, float* scratch) {
-  float* panel = scratch;
-  float* xblock = scratch + kPanelFloats;
-  const int64_t k = w.k, n = w.n;
+void gemm_layout(const Weight& w, const float* xp, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
+                 int64_t n_end, float* panel) {
+  const int64_t k = w.k, n = w.n, tiles = row_tiles(m);
   alignas(64) float bias_f32[kNr];
   for (int64_t jc = n_begin; jc < n_end; jc += kNc) {
     const int64_t nc = min64(kNc, n_end - jc);
@@ -176,22 +216,26 @@ void gemm_layout(const Weight& w, const float* x, int64_t m, float* y, const uin
       const int64_t kc = min64(kKc, k - pc);
       const bool first = pc == 0, last = pc + kc == k;
       pack_panel<C, S>(w, jc, nc, pc, kc, panel);
-      for (int64_t ic = 0; ic < m; ic += kMc) {
-        const int64_t mc = min64(kMc, m - ic);
-        copy_x_block(x, k, ic, mc, pc, kc, xblock);
-        for (int64_t g = 0; g * kNr < nc; ++g) {
-          const int64_t j = jc + g * kNr, cols = min64(kNr, jc + nc - j);
-          const __mmask16 mask[3] = {tail_mask(cols), tail_mask(cols - 16), tail_mask(cols - 32)};
-          const float* strip_bias = nullptr;
-          if (last && bias != nullptr) {
-            for (int64_t c = 0; c < kNr; ++c) bias_f32[c] = c < cols ? bf16_value(bias[j + c]) : 0.0f;
-            strip_bias = bias_f32;
-          }
-          const float* strip = panel + g * kc * kNr;
-          for (int64_t ir = 0; ir < mc; ir += kMr) {
-            micro_dispatch(min64(kMr, mc - ir), xblock + ir * kLda, strip, kc, y + (ic + ir) * n + j, n, mask,
-                           first, strip_bias);
-          }
+      // The block packed next: the following k block of these columns, else the next columns' first.
+      const int64_t strips = (nc + kNr - 1) / kNr;
+      const bool more_k = pc + kc < k;
+      const int64_t next_jc = more_k ? jc : jc + kNc, next_pc = more_k ? pc + kc : 0;
+      BlockPrefetch<C> ahead(w, next_jc, next_jc < n_end ? min64(kNc, n_end - next_jc) : 0, next_pc,
+                             min64(kKc, k - next_pc), strips * tiles);
+      const float* xblock = xp + pc * tiles * kMr;
+      for (int64_t g = 0; g < strips; ++g) {
+        const int64_t j = jc + g * kNr, cols = min64(kNr, jc + nc - j);
+        const __mmask16 mask[3] = {tail_mask(cols), tail_mask(cols - 16), tail_mask(cols - 32)};
+        const float* strip_bias = nullptr;
+        if (last && bias != nullptr) {
+          for (int64_t c = 0; c < kNr; ++c) bias_f32[c] = c < cols ? bf16_value(bias[j + c]) : 0.0f;
+          strip_bias = bias_f32;
+        }
+        const float* strip = panel + g * kc * kNr;
+        for (int64_t t = 0; t < tiles; ++t) {
+          ahead.step();
+          micro_dispatch(min64(kMr, m - t * kMr), xblock + t * kc * kMr, strip, kc, y + t * kMr * n + j, n, mask, first,
+                         strip_bias);
         }
       }
     }
@@ -235,12 +279,17 @@ void gemv(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* 
   select(w).gemv(w, x, m, y, bias, n_begin, n_end);
 }
 
-void gemm(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
-          int64_t n_end, float* scratch) {
-  select(w).gemm(w, x, m, y, bias, n_begin, n_end, scratch);
+void gemm(const Weight& w, const float* xp, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
+          int64_t n_end, float* panel) {
+  select(w).gemm(w, xp, m, y, bias, n_begin, n_end, panel);
 }
 
-size_t gemm_scratch_floats() { return kPanelFloats + kXBlockFloats; }
+int64_t gemm_row_tiles(int64_t m) { return row_tiles(m); }
+void gemm_pack_x(const float* x, int64_t m, int64_t k, int64_t t_begin, int64_t t_end, float* xp) {
+  pack_x_tiles(x, m, k, t_begin, t_end, xp);
+}
+size_t gemm_packed_x_floats(int64_t m, int64_t k) { return static_cast<size_t>(row_tiles(m) * kMr * k); }
+size_t gemm_panel_floats() { return kPanelFloats; }
 int64_t gemm_column_grain() { return kNr; }
 
 }  // namespace qswap::kernels::avx512

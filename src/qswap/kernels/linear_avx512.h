@@ -39,11 +39,16 @@ void gemv(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* 
 void gemv_e4m3_vbmi(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
                     int64_t n_end);
 
-// GEMM (m large): columns [n_begin, n_end) of y[m, n]. `scratch` holds at least
-// gemm_scratch_floats() floats, 64-byte aligned (one per thread).
-void gemm(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
-          int64_t n_end, float* scratch);
-size_t gemm_scratch_floats();
+// GEMM (m large), in two steps: x is packed once per call into micro-panels (gemm_pack_x, split
+// by row tiles, gemm_row_tiles(m) of them, into gemm_packed_x_floats(m, k) floats, 64-byte
+// aligned), then gemm() computes columns [n_begin, n_end) of y[m, n] from the packed x; `panel`
+// holds gemm_panel_floats() floats, 64-byte aligned (one per thread).
+int64_t gemm_row_tiles(int64_t m);
+size_t gemm_packed_x_floats(int64_t m, int64_t k);
+void gemm_pack_x(const float* x, int64_t m, int64_t k, int64_t t_begin, int64_t t_end, float* xp);
+void gemm(const Weight& w, const float* xp, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
+          int64_t n_end, float* panel);
+size_t gemm_panel_floats();
 // The GEMM's column blocking: callers split n in multiples of this (the last piece may be short).
 int64_t gemm_column_grain();
 

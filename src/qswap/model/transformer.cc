@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
+#include "qswap/kernels/attention.h"
 #include "qswap/kernels/ops.h"
 #include "qswap/tensor/convert.h"
 
@@ -11,6 +13,18 @@ namespace {
 
 const uint16_t* bf16_view(const KernelStore& store, int param) {
   return store.views(param)[0].as<const uint16_t>();
+}
+
+// Below this many elements, a per-token op runs inline: a dispatch would cost more than it saves.
+constexpr int64_t kParallelMinElements = 16 * 1024;
+
+// fn(begin, end) over n tokens of `width` elements each, split over the pool when worth it.
+void for_tokens(ThreadPool* pool, int64_t n, int64_t width, const std::function<void(int64_t, int64_t)>& fn) {
+  if (pool == nullptr || pool->size() == 1 || n < 2 || n * width < kParallelMinElements) {
+    fn(0, n);
+  } else {
+    pool->parallel_for(n, 1, fn);
+  }
 }
 
 }  // namespace
@@ -54,52 +68,20 @@ Result<ModelWeights> bind_model_weights(const WeightMap& map, const KernelStore&
 }
 
 KvCache::KvCache(const ModelConfig& config, int64_t max_positions)
-    : kv_dim_(config.kv_dim()), capacity_(max_positions) {
+    : head_dim_(config.head_dim), capacity_(max_positions) {
   for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
-    k_.emplace_back(static_cast<size_t>(capacity_ * kv_dim_));
-    v_.emplace_back(static_cast<size_t>(capacity_ * kv_dim_));
+    k_.emplace_back(static_cast<size_t>(capacity_ * config.kv_dim()));
+    v_.emplace_back(static_cast<size_t>(capacity_ * config.kv_dim()));
   }
 }
 
 Transformer::Transformer(const ModelConfig& config, ModelWeights weights)
     : config_(config), w_(std::move(weights)), rope_(config) {}
 
-void Transformer::attention(int layer, const float* q, int64_t n, int64_t start, KvCache& cache, float* out,
-                            ThreadPool* pool) const {
-  const int64_t heads = config_.num_attention_heads, hd = config_.head_dim;
-  const int64_t group = heads / config_.num_key_value_heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  auto run = [&](int64_t h_begin, int64_t h_end) {
-    std::vector<float> scores(static_cast<size_t>(start + n));
-    for (int64_t h = h_begin; h < h_end; ++h) {
-      const int64_t kv_off = (h / group) * hd;
-      for (int64_t t = 0; t < n; ++t) {
-        const float* qv = q + (t * heads + h) * hd;
-        const int64_t len = start + t + 1;  // causal: keys 0 .. start + t
-        for (int64_t j = 0; j < len; ++j) {
-          const float* kv = cache.keys(layer, j) + kv_off;
-          float dot = 0.0f;
-          for (int64_t d = 0; d < hd; ++d) dot += qv[d] * kv[d];
-          scores[static_cast<size_t>(j)] = dot * scale;
-        }
-        softmax(scores.data(), len);
-        float* o = out + (t * heads + h) * hd;
-        std::fill(o, o + hd, 0.0f);
-        for (int64_t j = 0; j < len; ++j) {
-          const float p = scores[static_cast<size_t>(j)];
-          const float* vv = cache.values(layer, j) + kv_off;
-          for (int64_t d = 0; d < hd; ++d) o[d] += p * vv[d];
-        }
-      }
-    }
-  };
-  if (pool != nullptr) {
-    pool->parallel_for(heads, 1, run);
-  } else {
-    run(0, heads);
-  }
-}
-
+// The forward pass runs every op over the pool: the linear layers and attention split their own
+// work; the per-token ops (norms, RoPE, SiLU, residual adds) are fused into one pass over the
+// tokens between two linear layers, split over tokens when there are enough of them to pay for
+// a dispatch (a prefill), and run inline for a decode step.
 Status Transformer::forward(std::span<const int32_t> tokens, KvCache& cache, std::vector<float>& logits,
                             bool all_logits, ThreadPool* pool) const {
   const ModelConfig& c = config_;
@@ -110,55 +92,76 @@ Status Transformer::forward(std::span<const int32_t> tokens, KvCache& cache, std
     return out_of_range("{} positions exceed the context of {} positions", start + n, cache.capacity());
   }
   const int64_t h = c.hidden_size, q_dim = c.q_dim(), kv_dim = c.kv_dim(), qkv_dim = q_dim + 2 * kv_dim;
-  const int64_t inter = c.intermediate_size;
+  const int64_t inter = c.intermediate_size, hd = c.head_dim, heads = c.num_attention_heads;
+  const int64_t kv_heads = c.num_key_value_heads;
   const float eps = static_cast<float>(c.rms_norm_eps);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int layers = static_cast<int>(w_.layers.size());
 
-  std::vector<float> x(static_cast<size_t>(n * h)), normed(x.size()), qkv(static_cast<size_t>(n * qkv_dim));
-  std::vector<float> q(static_cast<size_t>(n * q_dim)), attn(q.size()), proj(x.size());
-  std::vector<float> gate_up(static_cast<size_t>(n * 2 * inter)), act(static_cast<size_t>(n * inter));
+  AlignedFloats x(static_cast<size_t>(n * h)), normed(x.size()), qkv(static_cast<size_t>(n * qkv_dim));
+  AlignedFloats attn(static_cast<size_t>(n * q_dim)), proj(x.size());
+  AlignedFloats gate_up(static_cast<size_t>(n * 2 * inter)), act(static_cast<size_t>(n * inter));
 
   for (int64_t t = 0; t < n; ++t) {
     const int32_t id = tokens[static_cast<size_t>(t)];
     if (id < 0 || id >= c.vocab_size) return out_of_range("token id {} is outside the vocabulary of {}", id, c.vocab_size);
     bf16_to_f32(w_.embed + static_cast<int64_t>(id) * h, x.data() + t * h, static_cast<size_t>(h));
   }
+  const AttentionShape shape{heads, kv_heads, hd};
+  if (layers > 0) {
+    for_tokens(pool, n, h, [&](int64_t b, int64_t e) {
+      rms_norm(x.data() + b * h, e - b, h, w_.layers[0].input_norm, eps, normed.data() + b * h);
+    });
+  }
 
-  for (int layer = 0; layer < static_cast<int>(w_.layers.size()); ++layer) {
+  for (int layer = 0; layer < layers; ++layer) {
     const LayerWeights& lw = w_.layers[static_cast<size_t>(layer)];
-    rms_norm(x.data(), n, h, lw.input_norm, eps, normed.data());
     linear(lw.qkv, normed.data(), n, qkv.data(), lw.qkv_bias, pool);
-    for (int64_t t = 0; t < n; ++t) {
-      const float* row = qkv.data() + t * qkv_dim;
-      std::copy(row, row + q_dim, q.data() + t * q_dim);
-      std::copy(row + q_dim, row + q_dim + kv_dim, cache.keys(layer, start + t));
-      std::copy(row + q_dim + kv_dim, row + qkv_dim, cache.values(layer, start + t));
-    }
-    if (lw.q_norm != nullptr) {
-      rms_norm(q.data(), n * c.num_attention_heads, c.head_dim, lw.q_norm, eps, q.data());
-      rms_norm(cache.keys(layer, start), n * c.num_key_value_heads, c.head_dim, lw.k_norm, eps,
-               cache.keys(layer, start));
-    }
-    for (int64_t t = 0; t < n; ++t) {
-      rope_.apply(q.data() + t * q_dim, c.num_attention_heads, start + t);
-      rope_.apply(cache.keys(layer, start + t), c.num_key_value_heads, start + t);
-    }
-    attention(layer, q.data(), n, start, cache, attn.data(), pool);
+    float* keys = cache.keys(layer);
+    float* values = cache.values(layer);
+    for_tokens(pool, n, qkv_dim, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        float* row = qkv.data() + t * qkv_dim;  // q heads, then k heads, then v heads
+        if (lw.q_norm != nullptr) {
+          rms_norm(row, heads, hd, lw.q_norm, eps, row);
+          rms_norm(row + q_dim, kv_heads, hd, lw.k_norm, eps, row + q_dim);
+        }
+        rope_.apply(row, heads + kv_heads, start + t);  // q and k heads are adjacent: one pass
+        for (int64_t g = 0; g < kv_heads; ++g) {
+          const int64_t at = g * cache.head_stride() + (start + t) * hd;
+          std::copy_n(row + q_dim + g * hd, hd, keys + at);
+          std::copy_n(row + q_dim + kv_dim + g * hd, hd, values + at);
+        }
+      }
+    });
+    attention(shape, qkv.data(), qkv_dim, n, start, KvView{keys, values, cache.head_stride()}, scale, attn.data(),
+              pool);
     linear(lw.o, attn.data(), n, proj.data(), lw.o_bias, pool);
-    add_inplace(x.data(), proj.data(), n * h);
+    for_tokens(pool, n, h, [&](int64_t b, int64_t e) {
+      add_inplace(x.data() + b * h, proj.data() + b * h, (e - b) * h);
+      rms_norm(x.data() + b * h, e - b, h, lw.post_norm, eps, normed.data() + b * h);
+    });
 
-    rms_norm(x.data(), n, h, lw.post_norm, eps, normed.data());
     linear(lw.gate_up, normed.data(), n, gate_up.data(), nullptr, pool);
-    for (int64_t t = 0; t < n; ++t) {
-      const float* row = gate_up.data() + t * 2 * inter;
-      silu_mul(row, row + inter, act.data() + t * inter, inter);
-    }
+    for_tokens(pool, n, inter, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const float* row = gate_up.data() + t * 2 * inter;
+        silu_mul(row, row + inter, act.data() + t * inter, inter);
+      }
+    });
     linear(lw.down, act.data(), n, proj.data(), nullptr, pool);
-    add_inplace(x.data(), proj.data(), n * h);
+    const uint16_t* next_norm = layer + 1 < layers ? w_.layers[static_cast<size_t>(layer) + 1].input_norm : nullptr;
+    for_tokens(pool, n, h, [&](int64_t b, int64_t e) {
+      add_inplace(x.data() + b * h, proj.data() + b * h, (e - b) * h);
+      if (next_norm != nullptr) rms_norm(x.data() + b * h, e - b, h, next_norm, eps, normed.data() + b * h);
+    });
   }
   cache.advance(n);
 
   const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
-  rms_norm(x.data() + first * h, rows, h, w_.final_norm, eps, normed.data());
+  for_tokens(pool, rows, h, [&](int64_t b, int64_t e) {
+    rms_norm(x.data() + (first + b) * h, e - b, h, w_.final_norm, eps, normed.data() + b * h);
+  });
   logits.resize(static_cast<size_t>(rows * c.vocab_size));
   linear(w_.lm_head, normed.data(), rows, logits.data(), nullptr, pool);
   return {};

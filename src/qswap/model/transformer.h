@@ -4,7 +4,9 @@
 // reload rewrites the bytes behind them, never the addresses.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <span>
 #include <vector>
 
@@ -38,8 +40,27 @@ struct ModelWeights {
 
 Result<ModelWeights> bind_model_weights(const WeightMap& map, const KernelStore& store, QuantKind kind);
 
-// Keys and values of past positions, f32, for one sequence. Belongs to one weight version: an
-// update makes it stale (DESIGN.md, "Caches follow the weights").
+// Activations and caches start on 64-byte boundaries: the AVX-512 kernels load whole 64-byte
+// vectors from them, and one that straddles two cache lines costs two loads (attention's score
+// loop ran at half speed on malloc's 16-byte alignment).
+template <typename T>
+struct CacheLineAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlignment{64};
+  CacheLineAllocator() = default;
+  template <typename U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}  // NOLINT: rebinding, as std::allocator
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlignment)); }
+  void deallocate(T* p, size_t) { ::operator delete(p, kAlignment); }
+  template <typename U>
+  bool operator==(const CacheLineAllocator<U>&) const { return true; }
+};
+using AlignedFloats = std::vector<float, CacheLineAllocator<float>>;
+
+// Keys and values of past positions, f32, for one sequence, head-major per layer (position p of
+// kv head g at keys(layer) + g * head_stride() + p * head_dim), so that attention streams each
+// head's keys contiguously. Belongs to one weight version: an update makes it stale (DESIGN.md,
+// "Caches follow the weights").
 class KvCache {
  public:
   KvCache(const ModelConfig& config, int64_t max_positions);
@@ -50,14 +71,15 @@ class KvCache {
     size_ = 0;
     weight_version_ = weight_version;
   }
-  float* keys(int layer, int64_t pos) { return k_[static_cast<size_t>(layer)].data() + pos * kv_dim_; }
-  float* values(int layer, int64_t pos) { return v_[static_cast<size_t>(layer)].data() + pos * kv_dim_; }
+  int64_t head_stride() const { return capacity_ * head_dim_; }
+  float* keys(int layer) { return k_[static_cast<size_t>(layer)].data(); }
+  float* values(int layer) { return v_[static_cast<size_t>(layer)].data(); }
   void advance(int64_t n) { size_ += n; }
 
  private:
-  int64_t kv_dim_, capacity_, size_ = 0;
+  int64_t head_dim_, capacity_, size_ = 0;
   uint64_t weight_version_ = 0;
-  std::vector<std::vector<float>> k_, v_;  // [layer][capacity * kv_dim]
+  std::vector<AlignedFloats> k_, v_;  // [layer][kv_heads * capacity * head_dim]
 };
 
 class Transformer {
@@ -72,9 +94,6 @@ class Transformer {
   const ModelConfig& config() const { return config_; }
 
  private:
-  void attention(int layer, const float* q, int64_t n, int64_t start, KvCache& cache, float* out,
-                 ThreadPool* pool) const;
-
   ModelConfig config_;
   ModelWeights w_;
   Rope rope_;
