@@ -335,6 +335,27 @@ bool copy_bf16_finite(const uint16_t* src, uint16_t* dst, int64_t n) {
   return _mm512_cmpge_epu16_mask(acc, _mm512_set1_epi16(0x7F80)) == 0;
 }
 
+float copy_amax_bf16(const uint16_t* src, uint16_t* dst, int64_t n) {
+  const __m512i abs_mask = _mm512_set1_epi16(0x7FFF);
+  __m512i acc = _mm512_setzero_si512();
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    prefetch(reinterpret_cast<const char*>(src + i) + kPrefetchBytes, 128);
+    const __m512i v0 = _mm512_loadu_si512(src + i), v1 = _mm512_loadu_si512(src + i + 32);
+    _mm512_storeu_si512(dst + i, v0);
+    _mm512_storeu_si512(dst + i + 32, v1);
+    acc = _mm512_max_epu16(acc, _mm512_max_epu16(_mm512_and_si512(v0, abs_mask), _mm512_and_si512(v1, abs_mask)));
+  }
+  for (; i < n; i += 32) {
+    const __mmask32 m = mask32(n - i);
+    const __m512i v = _mm512_maskz_loadu_epi16(m, src + i);
+    _mm512_mask_storeu_epi16(dst + i, m, v);
+    acc = _mm512_max_epu16(acc, _mm512_and_si512(v, abs_mask));
+  }
+  const uint32_t max_abs = max_u16(acc);
+  return max_abs > 0x7F80 ? f32_from_bits(kF32QuietNan) : f32_from_bits(max_abs << 16);
+}
+
 void copy_streaming(const void* src, void* dst, int64_t bytes) {
   const auto* s = static_cast<const char*>(src);
   auto* d = static_cast<char*>(dst);
