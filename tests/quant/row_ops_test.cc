@@ -265,7 +265,7 @@ TEST(RowKernelTest, TileAmaxIsMaxAbsPerTileAndPropagatesNan) {
   }
 }
 
-TEST(RowKernelTest, CopyBf16FindsNonFiniteAndCopiesExactly) {
+TEST(RowKernelTest, CopiesAreExactAndFindNonFinite) {
   if (!has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
   const uint64_t seed = test_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
@@ -282,6 +282,13 @@ TEST(RowKernelTest, CopyBf16FindsNonFiniteAndCopiesExactly) {
         std::fill(std::begin(buf), std::end(buf), 0x5A5A);
         const bool finite = quant::avx512::copy_bf16_finite(s.data(), buf + 32 + offset, static_cast<int64_t>(n));
         EXPECT_EQ(finite, special < 0);
+        ASSERT_TRUE(std::equal(s.begin(), s.end(), buf + 32 + offset));
+        for (size_t i = 0; i < 32 + offset; ++i) ASSERT_EQ(buf[i], 0x5A5A) << "write before the output";
+        for (size_t i = 32 + offset + n; i < 4096; ++i) ASSERT_EQ(buf[i], 0x5A5A) << "write past the output";
+        // The staging copy: same bytes, and max |x| as amax_bf16 has it.
+        std::fill(std::begin(buf), std::end(buf), 0x5A5A);
+        const float m = quant::avx512::copy_amax_bf16(s.data(), buf + 32 + offset, static_cast<int64_t>(n));
+        EXPECT_EQ(std::bit_cast<uint32_t>(m), std::bit_cast<uint32_t>(amax_bf16(s.data(), n)));
         ASSERT_TRUE(std::equal(s.begin(), s.end(), buf + 32 + offset));
         for (size_t i = 0; i < 32 + offset; ++i) ASSERT_EQ(buf[i], 0x5A5A) << "write before the output";
         for (size_t i = 32 + offset + n; i < 4096; ++i) ASSERT_EQ(buf[i], 0x5A5A) << "write past the output";

@@ -6,7 +6,9 @@
 
 #include <fmt/ranges.h>
 
+#include "qswap/base/cpu.h"
 #include "qswap/base/log.h"
+#include "qswap/quant/row_ops_avx512.h"
 #include "qswap/tensor/convert.h"
 
 namespace qswap {
@@ -37,14 +39,21 @@ float stage_rows(const QuantContext& ctx, DType dtype, const std::byte* src, std
   std::mutex mutex;
   float total = measure ? 0.0f : NAN;
   // Shared out by rows: a fused parameter's shards are megabytes, and staging is on the reload path.
+  const bool avx512 = measure && dtype == DType::kBF16 && cpu_features().avx512;
   Status s = quant::for_each_row_block(ctx, rows, 64, [&](int64_t begin, int64_t end) -> Status {
     const size_t offset = static_cast<size_t>(begin) * row_bytes, bytes = static_cast<size_t>(end - begin) * row_bytes;
-    std::memcpy(dst + offset, src + offset, bytes);
-    if (!measure) return {};
-    // The chunk is in cache now.
     const size_t n = static_cast<size_t>(end - begin) * elems_per_row;
-    const float m = dtype == DType::kBF16 ? amax_bf16(reinterpret_cast<const uint16_t*>(src + offset), n)
-                                          : amax_f32(reinterpret_cast<const float*>(src + offset), n);
+    float m;
+    if (avx512) {  // one pass
+      m = quant::avx512::copy_amax_bf16(reinterpret_cast<const uint16_t*>(src + offset),
+                                        reinterpret_cast<uint16_t*>(dst + offset), static_cast<int64_t>(n));
+    } else {
+      std::memcpy(dst + offset, src + offset, bytes);
+      if (!measure) return {};
+      // The chunk is in cache now.
+      m = dtype == DType::kBF16 ? amax_bf16(reinterpret_cast<const uint16_t*>(src + offset), n)
+                                : amax_f32(reinterpret_cast<const float*>(src + offset), n);
+    }
     std::lock_guard<std::mutex> lock(mutex);
     total = std::isfinite(m) && !std::isnan(total) ? std::max(total, m) : NAN;
     return {};

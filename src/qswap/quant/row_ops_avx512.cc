@@ -199,19 +199,8 @@ inline __m512i i8_round(__m512 x, __m512 inv) {
   return _mm512_cvtps_epi32(y);
 }
 
-}  // namespace
-
-void quantize_i8(const float* x, float inv_scale, int8_t* out, int64_t n) {
-  const __m512 inv = _mm512_set1_ps(inv_scale);
-  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = mask16(n - i);
-    const __m512i q = _mm512_min_epi32(_mm512_max_epi32(i8_round(_mm512_maskz_loadu_ps(m, x + i), inv), lo), hi);
-    _mm512_mask_cvtepi32_storeu_epi8(out + i, m, q);
-  }
-}
-
-void quantize_i8_bf16(const uint16_t* x, float inv_scale, int8_t* out, int64_t n) {
+template <bool kStream>
+void i8_row(const uint16_t* x, float inv_scale, int8_t* out, int64_t n) {
   const __m512 inv = _mm512_set1_ps(inv_scale);
   const __m512i high_half = splat(0xFFFF0000);
   // Saturating packs clamp to [-128, 127], then -128 -> -127. The packs interleave elements
@@ -233,7 +222,7 @@ void quantize_i8_bf16(const uint16_t* x, float inv_scale, int8_t* out, int64_t n
     }
     __m512i b = _mm512_packs_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]));
     b = _mm512_permutexvar_epi64(lanes, _mm512_shuffle_epi8(b, order));
-    _mm512_storeu_si512(out + i, _mm512_max_epi8(b, lo));
+    store64<kStream>(out + i, _mm512_max_epi8(b, lo));
   }
   const __m512i lo32 = _mm512_set1_epi32(-127), hi32 = _mm512_set1_epi32(127);
   for (; i < n; i += 16) {
@@ -241,6 +230,22 @@ void quantize_i8_bf16(const uint16_t* x, float inv_scale, int8_t* out, int64_t n
     const __m512i q = i8_round(load_bf16(x + i, m), inv);
     _mm512_mask_cvtepi32_storeu_epi8(out + i, m, _mm512_min_epi32(_mm512_max_epi32(q, lo32), hi32));
   }
+}
+
+}  // namespace
+
+void quantize_i8(const float* x, float inv_scale, int8_t* out, int64_t n) {
+  const __m512 inv = _mm512_set1_ps(inv_scale);
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = mask16(n - i);
+    const __m512i q = _mm512_min_epi32(_mm512_max_epi32(i8_round(_mm512_maskz_loadu_ps(m, x + i), inv), lo), hi);
+    _mm512_mask_cvtepi32_storeu_epi8(out + i, m, q);
+  }
+}
+
+void quantize_i8_bf16(const uint16_t* x, float inv_scale, int8_t* out, int64_t n) {
+  aligned64(out) ? i8_row<true>(x, inv_scale, out, n) : i8_row<false>(x, inv_scale, out, n);
 }
 
 float amax_bf16(const uint16_t* x, int64_t n, bool prefetch_ahead) {
@@ -333,6 +338,27 @@ bool copy_bf16_finite(const uint16_t* src, uint16_t* dst, int64_t n) {
   }
   _mm_sfence();
   return _mm512_cmpge_epu16_mask(acc, _mm512_set1_epi16(0x7F80)) == 0;
+}
+
+float copy_amax_bf16(const uint16_t* src, uint16_t* dst, int64_t n) {
+  const __m512i abs_mask = _mm512_set1_epi16(0x7FFF);
+  __m512i acc = _mm512_setzero_si512();
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    prefetch(reinterpret_cast<const char*>(src + i) + kPrefetchBytes, 128);
+    const __m512i v0 = _mm512_loadu_si512(src + i), v1 = _mm512_loadu_si512(src + i + 32);
+    _mm512_storeu_si512(dst + i, v0);
+    _mm512_storeu_si512(dst + i + 32, v1);
+    acc = _mm512_max_epu16(acc, _mm512_max_epu16(_mm512_and_si512(v0, abs_mask), _mm512_and_si512(v1, abs_mask)));
+  }
+  for (; i < n; i += 32) {
+    const __mmask32 m = mask32(n - i);
+    const __m512i v = _mm512_maskz_loadu_epi16(m, src + i);
+    _mm512_mask_storeu_epi16(dst + i, m, v);
+    acc = _mm512_max_epu16(acc, _mm512_and_si512(v, abs_mask));
+  }
+  const uint32_t max_abs = max_u16(acc);
+  return max_abs > 0x7F80 ? f32_from_bits(kF32QuietNan) : f32_from_bits(max_abs << 16);
 }
 
 void copy_streaming(const void* src, void* dst, int64_t bytes) {

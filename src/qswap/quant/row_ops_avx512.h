@@ -42,6 +42,9 @@ bool bf16_to_mxfp8(const uint16_t* in, int64_t n, uint8_t* codes, uint8_t* scale
 
 // dst = src, n bf16 values; false if one of them is NaN or Inf (dst is written all the same).
 bool copy_bf16_finite(const uint16_t* src, uint16_t* dst, int64_t n);
+// dst = src, n bf16 values, with plain stores (dst is read again soon: per-tensor FP8's staging);
+// returns max |x| as amax_bf16 does.
+float copy_amax_bf16(const uint16_t* src, uint16_t* dst, int64_t n);
 // dst = src, `bytes` bytes (a transaction's commit into the live kernel tensors).
 void copy_streaming(const void* src, void* dst, int64_t bytes);
 
