@@ -1,5 +1,6 @@
 // bench_forward: prefill and decode tokens/s of a synthetic Qwen3-shaped model per scheme and
-// thread count, beside the floors measured in the same run:
+// thread count, beside the floors measured in the same run (right before and after each scheme's
+// runs, the higher value):
 //   decode  — every weight byte a token reads (linear kernel tensors + the bf16 lm_head) over the
 //             measured read bandwidth: the memory-bound limit of one token;
 //   prefill — the prompt's FLOPs (2 per weight per token, attention, one lm_head row) over the
@@ -72,8 +73,6 @@ int run(int argc, char** argv) {
              "decode floor tok/s | decode / floor | read GB/s | FMA GFLOP/s |\n");
   fmt::print("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int t : threads) {
-    const double bw = read_gb_per_s(t, size_t{1} << 30);
-    const double peak = fma_peak_gflops(t);
     for (const std::string& scheme : schemes) {
       EngineOptions options;
       options.quant = scheme;
@@ -91,6 +90,10 @@ int run(int argc, char** argv) {
       request.ignore_eos = true;
       double prefill_s = 1e30, decode_s = 1e30;
       int64_t decoded = 0;
+      // The limits right before and right after this scheme's runs, the higher of each: on a
+      // shared machine they move, and a ratio means something only against the same moments'.
+      double bw = read_gb_per_s(t, size_t{1} << 30);
+      double peak = fma_peak_gflops(t);
       for (int r = 0; r < reps; ++r) {
         auto result = (*engine)->generate(request);
         if (!result.ok()) {
@@ -102,6 +105,8 @@ int run(int argc, char** argv) {
         decoded = static_cast<int64_t>(result->tokens.size()) - 1;
         decode_s = std::min(decode_s, result->decode_seconds);
       }
+      bw = std::max(bw, read_gb_per_s(t, size_t{1} << 30));
+      peak = std::max(peak, fma_peak_gflops(t));
       const double prefill_tps = static_cast<double>(prompt) / prefill_s;
       const double prefill_floor = peak > 0 ? static_cast<double>(prompt) / (prefill_flops(**engine, prompt) / (peak * 1e9)) : 0;
       const double decode_tps = static_cast<double>(decoded) / decode_s;

@@ -176,14 +176,14 @@ void linear_avx512(const LinearWeight& w, const float* x, int64_t m, float* y, c
                    ThreadPool* pool) {
   const kernels::avx512::Weight a = to_avx512(w);
   if (m <= kGemvMaxRows) {
-    const bool table = a.codes == kernels::avx512::Codes::kE4m3 && use_vbmi();
-    for_columns(pool, w.n, 64, [&](int64_t b, int64_t e) {
-      if (table) {
-        kernels::avx512::gemv_e4m3_vbmi(a, x, m, y, bias, b, e);
-      } else {
-        kernels::avx512::gemv(a, x, m, y, bias, b, e);
-      }
-    });
+    if (a.codes == kernels::avx512::Codes::kE4m3 && use_vbmi()) {
+      thread_local Buffer packed;
+      float* xq = scratch(packed, kernels::avx512::gemv_e4m3_vbmi_x_floats(m, w.k));
+      kernels::avx512::gemv_e4m3_vbmi_pack_x(x, m, w.k, xq);
+      for_columns(pool, w.n, 64, [&](int64_t b, int64_t e) { kernels::avx512::gemv_e4m3_vbmi(a, xq, m, y, bias, b, e); });
+    } else {
+      for_columns(pool, w.n, 64, [&](int64_t b, int64_t e) { kernels::avx512::gemv(a, x, m, y, bias, b, e); });
+    }
     return;
   }
   // x is packed once (split over row tiles), then shared by every thread's columns.

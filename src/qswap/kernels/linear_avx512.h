@@ -35,8 +35,11 @@ void gemv(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* 
           int64_t n_end);
 
 // gemv() for the e4m3 layouts, decoding by AVX512-VBMI table lookups (linear_vbmi.cc): call only
-// when the CPU has VBMI.
-void gemv_e4m3_vbmi(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
+// when the CPU has VBMI. Takes x rearranged by gemv_e4m3_vbmi_pack_x (once per call, shared by the
+// threads) into gemv_e4m3_vbmi_x_floats(m, k) floats.
+size_t gemv_e4m3_vbmi_x_floats(int64_t m, int64_t k);
+void gemv_e4m3_vbmi_pack_x(const float* x, int64_t m, int64_t k, float* xq);
+void gemv_e4m3_vbmi(const Weight& w, const float* xq, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
                     int64_t n_end);
 
 // GEMM (m large), in two steps: x is packed once per call into micro-panels (gemm_pack_x, split

@@ -65,11 +65,13 @@ inline __m512 decode16(const void* p, int64_t i, __mmask16 m) {
   }
 }
 
-// A decoder turns 64 codes into 4 f32 vectors; kUnbias multiplies a finished sum. This one runs
-// decode16 four times.
+// A decoder turns 64 codes into 4 f32 vectors; kUnbias multiplies a finished sum. kPermuted: the
+// vectors hold the 64 elements in the decoder's own order, and x comes in that order too (rows
+// of round_up(k, 64) floats, zeros past k). This one runs decode16 four times, in order.
 template <Codes C>
 struct PlainDecoder {
   static constexpr float kUnbias = C == Codes::kE4m3 ? 256.0f : 1.0f;
+  static constexpr bool kPermuted = false;
   // w[v] = elements [i + 16v, i + 16v + 16); kMasked: only the first `left` elements are read.
   template <bool kMasked>
   static inline void decode64(const void* p, int64_t i, int64_t left, __m512 (&w)[4]) {
@@ -114,11 +116,17 @@ inline float row_scale(const Weight& w, int64_t j) {
 // 1024-element fp8 row.
 
 // Row j's partial sums (one vector per row of x; the dot product is the sum of its lanes).
+// Floats per row of x as the decoder reads it.
+template <class Dec>
+inline int64_t x_stride(int64_t k) {
+  return Dec::kPermuted ? (k + 63) / 64 * 64 : k;
+}
+
 template <class Dec, Codes C, Scales S, int M>
 inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64_t j, __m512 (&sums)[M]) {
   constexpr bool kVarying = S == Scales::kBlock || S == Scales::kMx;
   constexpr bool kGroupSums = kVarying && M == 1;
-  const int64_t k = w.k;
+  const int64_t k = w.k, ldx = x_stride<Dec>(k);
   const void* row = static_cast<const uint8_t*>(w.data) + j * k * code_bytes<C>();
   __m512 acc[4][M];
   for (int v = 0; v < 4; ++v) {
@@ -137,8 +145,9 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
     for (int v = 0; v < 4; ++v) {
       const __mmask16 mask = tail_mask(left - 16 * v);
       for (int mi = 0; mi < M; ++mi) {
-        const float* xp = x + mi * k + kk + 16 * v;
-        xv[v][mi] = kMasked ? _mm512_maskz_loadu_ps(mask, xp) : _mm512_loadu_ps(xp);
+        const float* xp = x + mi * ldx + kk + 16 * v;
+        // A permuted x is padded with zeros, and the codes past k decode to zeros.
+        xv[v][mi] = kMasked && !Dec::kPermuted ? _mm512_maskz_loadu_ps(mask, xp) : _mm512_loadu_ps(xp);
       }
     }
     if constexpr (S == Scales::kBlock) {
@@ -165,6 +174,21 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
       }
       const __m512 s0 = _mm512_set1_ps(mx_scales[block % 16]);
       const __m512 s1 = left > kMxBlock ? _mm512_set1_ps(mx_scales[(block + 1) % 16]) : s0;
+      if constexpr (Dec::kPermuted) {  // lanes 0-7 of every vector are the first 32-block, 8-15 the next
+        const __m512 sb = _mm512_mask_blend_ps(static_cast<__mmask16>(0xFF00), s0, s1);
+        if constexpr (kGroupSums) {
+          const __m512 b0 = _mm512_fmadd_ps(wv[1], xv[1][0], _mm512_mul_ps(wv[0], xv[0][0]));
+          const __m512 b1 = _mm512_fmadd_ps(wv[3], xv[3][0], _mm512_mul_ps(wv[2], xv[2][0]));
+          acc[0][0] = _mm512_fmadd_ps(b0, sb, acc[0][0]);
+          acc[1][0] = _mm512_fmadd_ps(b1, sb, acc[1][0]);
+          return;
+        }
+        for (int v = 0; v < 4; ++v) wv[v] = _mm512_mul_ps(wv[v], sb);
+        for (int v = 0; v < 4; ++v) {
+          for (int mi = 0; mi < M; ++mi) acc[v][mi] = _mm512_fmadd_ps(wv[v], xv[v][mi], acc[v][mi]);
+        }
+        return;
+      }
       if constexpr (kGroupSums) {  // vectors 0-1 are one 32-block, 2-3 the next
         const __m512 b0 = _mm512_fmadd_ps(wv[1], xv[1][0], _mm512_mul_ps(wv[0], xv[0][0]));
         const __m512 b1 = _mm512_fmadd_ps(wv[3], xv[3][0], _mm512_mul_ps(wv[2], xv[2][0]));
@@ -240,7 +264,7 @@ template <class Dec, Codes C, Scales S>
 void gemv_layout(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
                  int64_t n_end) {
   for (int64_t i = 0; i < m; i += 4) {
-    const float* xi = x + i * w.k;
+    const float* xi = x + i * x_stride<Dec>(w.k);
     float* yi = y + i * w.n;
     switch (min64(4, m - i)) {
       case 1: gemv_rows<Dec, C, S, 1>(w, xi, yi, bias, n_begin, n_end); break;
