@@ -7,7 +7,10 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "qswap/engine/engine.h"
 
 namespace qswap::testing {
 
@@ -30,6 +33,16 @@ inline std::vector<std::string> golden_fixtures() {
 inline const std::vector<std::string>& all_schemes() {
   static const std::vector<std::string> schemes = {"none", "fp8", "fp8-channel", "fp8-block", "mxfp8", "int8-channel"};
   return schemes;
+}
+
+// The greedy completion (4 tokens) of `prompt`; a failure is reported to the running test.
+inline std::string greedy_answer(Engine& engine, const std::string& prompt) {
+  GenerateRequest request;
+  request.prompt = engine.tokenize(prompt).value();
+  request.sampling.max_tokens = 4;
+  auto r = engine.generate(request);
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  return r.ok() ? r->text : "";
 }
 
 }  // namespace qswap::testing

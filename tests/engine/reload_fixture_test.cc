@@ -13,6 +13,7 @@ namespace qswap {
 namespace {
 
 using testing::data_dir;
+using testing::greedy_answer;
 
 double ppl(Engine& engine, const std::string& text) {
   auto ids = engine.tokenize(text);
@@ -20,15 +21,6 @@ double ppl(Engine& engine, const std::string& text) {
   auto r = engine.perplexity(*ids, static_cast<int64_t>(ids->size()), static_cast<int64_t>(ids->size()));
   EXPECT_TRUE(r.ok()) << r.status().to_string();
   return r.ok() ? r->perplexity : 0.0;
-}
-
-std::string greedy_answer(Engine& engine, const std::string& prompt) {
-  GenerateRequest request;
-  request.prompt = engine.tokenize(prompt).value();
-  request.sampling.max_tokens = 4;
-  auto r = engine.generate(request);
-  EXPECT_TRUE(r.ok()) << r.status().to_string();
-  return r.ok() ? r->text : "";
 }
 
 class ReloadFixtureTest : public ::testing::TestWithParam<std::string> {

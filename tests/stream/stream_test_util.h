@@ -15,13 +15,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../engine/fixtures.h"
 #include "qswap/engine/engine.h"
 #include "qswap/io/safetensors.h"
 #include "qswap/stream/socket.h"
 
 namespace qswap::testing {
 
-inline std::filesystem::path data_dir() { return QSWAP_TEST_DATA_DIR; }
 inline std::filesystem::path stream_test_dir() { return QSWAP_STREAM_TEST_DIR; }
 
 inline void put_le(std::string& out, uint64_t v, int bytes) {
@@ -196,15 +196,6 @@ inline std::unique_ptr<Engine> load_arith_base(UpdateMode mode = UpdateMode::kTr
   auto loaded = Engine::load(data_dir() / "arith-base", options);
   EXPECT_TRUE(loaded.ok()) << loaded.status().to_string();
   return loaded.ok() ? std::move(loaded).value() : nullptr;
-}
-
-inline std::string greedy_answer(Engine& engine, const std::string& prompt) {
-  GenerateRequest request;
-  request.prompt = engine.tokenize(prompt).value();
-  request.sampling.max_tokens = 4;
-  auto r = engine.generate(request);
-  EXPECT_TRUE(r.ok()) << r.status().to_string();
-  return r.ok() ? r->text : "";
 }
 
 }  // namespace qswap::testing
