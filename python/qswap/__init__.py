@@ -12,19 +12,7 @@ from __future__ import annotations
 from . import errors
 from ._core import quant_schemes as _quant_schemes
 from .engine import Engine, GenerateResult, Listener, PerplexityResult, UpdateStats, WeightUpdate
-from .errors import (
-    AbortedError,
-    DataLossError,
-    FailedPreconditionError,
-    InternalError,
-    InvalidArgumentError,
-    NotFoundError,
-    OutOfRangeError,
-    QswapError,
-    QswapIOError,
-    UnavailableError,
-    UnimplementedError,
-)
+from .errors import *  # noqa: F401,F403  (QswapError and its subclasses; errors.__all__)
 
 __version__ = "0.1.0"
 
@@ -37,19 +25,9 @@ __all__ = [
     "GenerateResult",
     "PerplexityResult",
     "UpdateStats",
-    "QswapError",
-    "InvalidArgumentError",
-    "OutOfRangeError",
-    "NotFoundError",
-    "DataLossError",
-    "FailedPreconditionError",
-    "QswapIOError",
-    "UnimplementedError",
-    "AbortedError",
-    "UnavailableError",
-    "InternalError",
     "QUANT_SCHEMES",
     "errors",
+    *errors.__all__,
 ]
 
 
