@@ -138,7 +138,7 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
   // broadcasts them from memory (a load) rather than moving them from integer registers (port 5,
   // which the decoding needs).
   alignas(64) float mx_scales[16];
-  auto step = [&]<bool kMasked>(int64_t kk, int64_t left) {
+  auto step = [&]<bool kMasked>(int64_t kk, int64_t left) __attribute__((always_inline)) {
     __m512 wv[4];
     dec.template decode64<kMasked>(row, kk, left, wv);
     __m512 xv[4][M];
