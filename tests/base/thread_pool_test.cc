@@ -3,7 +3,11 @@
 // variable path), callers on several threads taking turns, and destruction in either state.
 #include "qswap/base/thread_pool.h"
 
+#include <algorithm>
 #include <atomic>
+#include <mutex>
+#include <string>
+#include <utility>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -31,6 +35,44 @@ TEST(ThreadPoolTest, EveryIndexExactlyOnce) {
     EXPECT_EQ(pool.size(), threads);
     for (int64_t n : {1, 2, 7, 64, 1000, 4097}) {
       for (int64_t grain : {1, 3, 64, 5000}) expect_each_once(pool, n, grain);
+    }
+  }
+}
+
+// Chunks start on a grain and span whole grains (the last may be short), and shrink towards the
+// end: the GEMV and the fp8-block quantizer rely on the first, the balance at a job's end on the
+// second.
+TEST(ThreadPoolTest, ChunksAreWholeGrainsAndShrink) {
+  ThreadPool pool(2);
+  for (int64_t grain : {1, 16, 64, 128}) {
+    for (int64_t n : {grain * 37 + 5, grain * 1000, int64_t{151936}}) {
+      std::mutex mutex;
+      std::vector<std::pair<int64_t, int64_t>> chunks;
+      pool.parallel_for(n, grain, [&](int64_t b, int64_t e) {
+        std::lock_guard<std::mutex> lock(mutex);
+        chunks.emplace_back(b, e);
+      });
+      std::sort(chunks.begin(), chunks.end());
+      ASSERT_FALSE(chunks.empty());
+      EXPECT_EQ(chunks.front().first, 0);
+      EXPECT_EQ(chunks.back().second, n);
+      for (size_t i = 0; i < chunks.size(); ++i) {
+        const auto [b, e] = chunks[i];
+        SCOPED_TRACE("n " + std::to_string(n) + ", grain " + std::to_string(grain) + ", chunk [" + std::to_string(b) +
+                     ", " + std::to_string(e) + ")");
+        EXPECT_EQ(b % grain, 0);
+        if (e != n) {
+          EXPECT_EQ((e - b) % grain, 0);
+        }
+        if (i + 1 < chunks.size()) {
+          EXPECT_EQ(chunks[i + 1].first, e);
+        }
+      }
+      if (n >= 64 * grain) {
+        // The first chunk is a quarter of the job (2 threads); the last are single grains.
+        EXPECT_GE(chunks.front().second, n / 4 - grain);
+        EXPECT_LE(chunks[chunks.size() - 2].second - chunks[chunks.size() - 2].first, grain);
+      }
     }
   }
 }

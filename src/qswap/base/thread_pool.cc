@@ -54,9 +54,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   std::lock_guard<std::mutex> exclusive(run_mutex_);
   fn_ = &fn;
   n_ = n;
-  // A few chunks per thread balance uneven work (and a thread the OS took away) without much
-  // scheduling overhead.
-  chunk_ = std::max(grain, (n + 4 * size() - 1) / (4 * size()));
+  grain_ = grain;
   next_.store(0, std::memory_order_relaxed);
   const uint64_t job = generation_.fetch_add(1) + 1;  // opens the job (seq_cst, as every step below)
   if (sleeping_workers_.load() > 0) {
@@ -78,11 +76,22 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   fn_ = nullptr;
 }
 
+// Guided self-scheduling: each claim takes 1 / (2 × threads) of what is left, in whole grains.
+// Big chunks first keep the claims few (each starts a cold memory stream in a GEMV); small ones
+// last leave the threads finishing within about a grain of each other. With equal chunks of
+// n / (4 × threads), the last chunk alone could hold the other threads idle for ~1/8 of a job.
 void ThreadPool::run_chunks() {
+  const int64_t parts = 2 * size();
+  int64_t begin = next_.load(std::memory_order_relaxed);
   for (;;) {
-    const int64_t begin = next_.fetch_add(chunk_, std::memory_order_relaxed);
-    if (begin >= n_) return;
-    (*fn_)(begin, std::min(n_, begin + chunk_));
+    int64_t end;
+    do {
+      if (begin >= n_) return;
+      const int64_t grains = std::max<int64_t>(1, (n_ - begin) / (parts * grain_));
+      end = std::min(n_, begin + grains * grain_);
+    } while (!next_.compare_exchange_weak(begin, end, std::memory_order_relaxed));
+    (*fn_)(begin, end);
+    begin = next_.load(std::memory_order_relaxed);
   }
 }
 

@@ -2,8 +2,8 @@
 // pool of size 1 runs everything inline with no synchronisation at all.
 //
 // Built for the forward pass, which calls parallel_for a few hundred times per token on work of
-// tens of microseconds: a job is published through an atomic counter, chunks are claimed with an
-// atomic add, and idle workers spin for a short while (kSpinMicros) before they sleep on a
+// tens of microseconds: a job is published through an atomic counter, chunks (shrinking as the
+// job nears its end) are claimed by compare-and-swap, and idle workers spin for a short while (kSpinMicros) before they sleep on a
 // condition variable, so back-to-back jobs never pay a futex wake-up (nor, in a VM, waking a
 // halted vCPU). A pool that has been idle longer than that costs nothing. A job waits only for
 // the chunks it hands out, not for every worker to check in: a worker the OS has descheduled (a
@@ -30,8 +30,8 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Calls fn(begin, end) over [0, n) in chunks of at least `grain`, on all threads; returns when
-  // every chunk is done. Callers on several threads take turns (a weight update and a generation
+  // Calls fn(begin, end) over [0, n) in chunks of whole multiples of `grain` (the last one may be
+  // short), largest first, on all threads; returns when every chunk is done. Callers on several threads take turns (a weight update and a generation
   // may share the pool); fn must not call parallel_for on the same pool.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
@@ -50,7 +50,7 @@ class ThreadPool {
   // workers after they see the new generation (acquire).
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0;
-  int64_t chunk_ = 0;
+  int64_t grain_ = 1;
 
   // Job g is open from generation_ = g until closed_ = g. A worker joins it (joined_ + 1) only
   // while it is open; the caller closes it once every chunk is claimed and then waits for the
