@@ -6,6 +6,8 @@ element-wise ops, the way Hugging Face computes them, for tests/kernels/ops_test
             weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
   silu_mul: torch.nn.functional.silu(gate) * up   (Qwen3MLP: act_fn(gate_proj(x)) * up_proj(x))
   softmax:  torch.softmax(x, dim=-1) in f32       (eager attention)
+  log_sum_exp: torch.logsumexp of the f32 rows computed in float64 (the sampler's normaliser; an
+            accurate value to hold both the reference and the AVX-512 path to)
 
 Run: python3 tests/kernels/make_ops_golden.py
 """
@@ -49,6 +51,16 @@ def main():
     s = torch.randn(n, generator=g) * 8.0
     s[[3, 17, 44]] = float("-inf")  # a causal mask's entries
     cases["softmax"] = {"n": n, "x": floats(s), "out": floats(torch.softmax(s, dim=-1))}
+
+    rows = []
+    for n, spread in [(37, 1.0), (300, 8.0), (1100, 1000.0)]:
+        x = torch.randn(n, generator=g) * spread
+        if n >= 300:
+            x[torch.randperm(n, generator=g)[: n // 10]] = float("-inf")  # masked logits
+        if spread > 100:
+            x[::7] = torch.randn(len(x[::7]), generator=g) * 1e-3  # tiny terms beside huge ones
+        rows.append({"n": n, "x": floats(x), "lse": torch.logsumexp(x.to(torch.float64), dim=-1).item()})
+    cases["log_sum_exp"] = {"rows": rows}
 
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "ops_golden.json")
     with open(path, "w") as f:

@@ -1,7 +1,8 @@
 // Element-wise ops: against torch goldens (tests/kernels/data/ops_golden.json, written by
 // make_ops_golden.py the way Hugging Face computes them), against double-precision formulas on
 // random inputs of odd lengths, and fast path against reference. Each with the ISA capped to
-// scalar and uncapped.
+// scalar and uncapped. The sampling reductions (log_sum_exp, exp_weights, max/argmax/top_k)
+// likewise, the selections against brute force.
 #include "qswap/kernels/ops.h"
 
 #include <algorithm>
@@ -202,6 +203,155 @@ TEST_P(OpsTest, ExtremeValues) {
   std::vector<float> nan_row = {1.0f, NAN, 2.0f};
   softmax(nan_row.data(), 3);
   for (float v : nan_row) EXPECT_TRUE(std::isnan(v));
+}
+
+TEST_P(OpsTest, LogSumExpMatchesTorch) {
+  for (const auto& row : golden()["cases"]["log_sum_exp"]["rows"]) {
+    const std::vector<float> x = floats(row["x"]);
+    const double want = row["lse"].get<double>();
+    SCOPED_TRACE("n=" + std::to_string(x.size()));
+    EXPECT_NEAR(log_sum_exp(x.data(), static_cast<int64_t>(x.size())), want, kLogSumExpTolerance);
+    EXPECT_NEAR(reference::log_sum_exp(x.data(), static_cast<int64_t>(x.size())), want, kLogSumExpTolerance);
+  }
+}
+
+// Logit-like rows: `kind` 0 normal * 3, 1 with ~10% -inf (masked), 2 a large dynamic range
+// (magnitudes 1e-3 .. 1e4, both signs), 3 all equal.
+std::vector<float> logit_row(std::mt19937_64& rng, int64_t n, int kind) {
+  std::normal_distribution<float> normal;
+  std::uniform_real_distribution<float> uniform(-3.0f, 4.0f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (float& v : x) {
+    if (kind == 2) {
+      v = std::pow(10.0f, uniform(rng)) * (normal(rng) < 0 ? -1.0f : 1.0f);
+    } else {
+      v = kind == 3 ? 1.5f : normal(rng) * 3.0f;
+    }
+    if (kind == 1 && std::uniform_int_distribution<int>(0, 9)(rng) == 0) v = -INFINITY;
+  }
+  if (kind == 1) x[static_cast<size_t>(n / 2)] = 0.5f;  // at least one finite entry
+  return x;
+}
+
+constexpr int64_t kRowLengths[] = {1, 2, 15, 16, 17, 33, 63, 64, 65, 100, 1023, 1024, 1025, 1027, 4097, 151936};
+
+TEST_P(OpsTest, LogSumExpMatchesReferenceOnRandomRows) {
+  const uint64_t seed = test::run_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed + 20);
+  for (int64_t n : kRowLengths) {
+    for (int kind = 0; kind < 4; ++kind) {
+      SCOPED_TRACE("n=" + std::to_string(n) + " kind " + std::to_string(kind));
+      const std::vector<float> x = logit_row(rng, n, kind);
+      const double ref = reference::log_sum_exp(x.data(), n);
+      EXPECT_NEAR(log_sum_exp(x.data(), n), ref, kLogSumExpTolerance);
+      if (kind == 3) {
+        EXPECT_NEAR(ref, 1.5 + std::log(static_cast<double>(n)), 1e-12);
+      }
+    }
+  }
+}
+
+TEST_P(OpsTest, LogSumExpEdgeCases) {
+  auto lse = [](std::vector<float> x) { return log_sum_exp(x.data(), static_cast<int64_t>(x.size())); };
+  EXPECT_EQ(log_sum_exp(nullptr, 0), -INFINITY);
+  EXPECT_EQ(lse({-INFINITY, -INFINITY, -INFINITY}), -INFINITY);
+  EXPECT_EQ(lse({1.0f, INFINITY, -INFINITY}), INFINITY);
+  EXPECT_TRUE(std::isnan(lse({1.0f, NAN, 2.0f})));
+  EXPECT_TRUE(std::isnan(lse({INFINITY, NAN})));
+  EXPECT_TRUE(std::isnan(lse({NAN, NAN})));
+  EXPECT_EQ(lse({-7.25f}), -7.25);
+  EXPECT_EQ(lse({-INFINITY, 3.0f, -INFINITY}), 3.0);
+  EXPECT_EQ(lse({3e38f, 3e38f, -3e38f}), static_cast<double>(3e38f));  // finite (log 2 is below its ulp)
+  EXPECT_NEAR(lse({-1e4f, 0.0f, -1e4f}), 0.0, 1e-12);
+}
+
+TEST_P(OpsTest, ExpWeightsMatchDoubleAndReference) {
+  const uint64_t seed = test::run_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed + 30);
+  for (int64_t n : kRowLengths) {
+    for (int kind : {0, 1}) {
+      SCOPED_TRACE("n=" + std::to_string(n) + " kind " + std::to_string(kind));
+      const std::vector<float> x = logit_row(rng, n, kind);
+      const float shift = reference::max_value(x.data(), n), scale = kind == 0 ? 1.0f : 1.0f / 0.7f;
+      const size_t blocks = static_cast<size_t>((n + kExpBlock - 1) / kExpBlock);
+      std::vector<float> out(x.size()), ref_out(x.size());
+      std::vector<double> sums(blocks), ref_sums(blocks);
+      const double total = exp_weights(x.data(), n, shift, scale, out.data(), sums.data());
+      const double ref_total = reference::exp_weights(x.data(), n, shift, scale, ref_out.data(), ref_sums.data());
+      for (size_t i = 0; i < x.size(); ++i) {
+        const double want = std::exp(static_cast<double>((x[i] - shift) * scale));  // same f32 argument
+        // 2 ulp of expf, itself within 1 ulp; subnormals absolutely.
+        ASSERT_NEAR(out[i], want, 3 * 1.2e-7 * want + 1e-38) << "out[" << i << "] of x " << x[i];
+        if (x[i] == -INFINITY) {
+          ASSERT_EQ(out[i], 0.0f);
+        }
+      }
+      double sum_of_sums = 0.0;
+      for (size_t b = 0; b < blocks; ++b) {
+        double own = 0.0;  // the block's sum of the values this path wrote, in double
+        for (int64_t i = static_cast<int64_t>(b) * kExpBlock; i < std::min(n, static_cast<int64_t>(b + 1) * kExpBlock); ++i) {
+          own += out[static_cast<size_t>(i)];
+        }
+        EXPECT_NEAR(sums[b], own, 2e-6 * own) << "block " << b;
+        EXPECT_NEAR(sums[b], ref_sums[b], 2e-6 * ref_sums[b] + 1e-300) << "block " << b;
+        sum_of_sums += sums[b];
+      }
+      EXPECT_EQ(total, sum_of_sums);
+      EXPECT_NEAR(total, ref_total, 2e-6 * ref_total);
+      EXPECT_EQ(exp_weights(x.data(), n, shift, scale, nullptr, nullptr), total) << "with nothing stored";
+    }
+  }
+}
+
+// Brute force: every non-NaN index sorted by value descending, ties lowest index first.
+std::vector<int32_t> sorted_ids(const std::vector<float>& x) {
+  std::vector<int32_t> ids;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (!std::isnan(x[i])) ids.push_back(static_cast<int32_t>(i));
+  }
+  std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return x[static_cast<size_t>(a)] > x[static_cast<size_t>(b)]; });
+  return ids;
+}
+
+TEST_P(OpsTest, SelectionsMatchBruteForce) {
+  const uint64_t seed = test::run_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed + 40);
+  std::uniform_int_distribution<int> level(-6, 6);  // few distinct values: many ties
+  std::uniform_int_distribution<int> odd(0, 19);
+  for (int64_t n : {1, 2, 17, 64, 100, 1027, 5000}) {
+    for (int trial = 0; trial < 4; ++trial) {
+      SCOPED_TRACE("n=" + std::to_string(n) + " trial " + std::to_string(trial));
+      std::vector<float> x(static_cast<size_t>(n));
+      for (float& v : x) {
+        const int o = odd(rng);
+        v = o == 0 ? NAN : o == 1 ? -INFINITY : trial == 3 ? NAN : 0.5f * static_cast<float>(level(rng));
+      }
+      const std::vector<int32_t> want = sorted_ids(x);
+      const float mx = want.empty() ? -INFINITY : x[static_cast<size_t>(want[0])];
+      EXPECT_EQ(max_value(x.data(), n), mx);
+      EXPECT_EQ(argmax(x.data(), n), want.empty() ? 0 : want[0]);
+      for (float t : {-INFINITY, -1.0f, 0.0f, 2.5f, 3.0f, INFINITY}) {
+        int64_t first = n;
+        for (int64_t i = 0; i < n; ++i) {
+          if (x[static_cast<size_t>(i)] >= t) {
+            first = i;
+            break;
+          }
+        }
+        EXPECT_EQ(find_at_least(x.data(), n, t), first) << "threshold " << t;
+      }
+      for (int64_t k : {int64_t{1}, int64_t{5}, int64_t{40}, n - 1, n, n + 3}) {
+        if (k <= 0) continue;
+        std::vector<int32_t> ids(static_cast<size_t>(std::min(k, n)), -1);
+        ids.resize(static_cast<size_t>(top_k(x.data(), n, k, ids.data())));
+        const std::vector<int32_t> top(want.begin(), want.begin() + std::min<std::ptrdiff_t>(k, std::ssize(want)));
+        EXPECT_EQ(ids, top) << "k=" << k;
+      }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, OpsTest, ::testing::Values(IsaLevel::kScalar, IsaLevel::kAvx512), test::isa_param_name);
