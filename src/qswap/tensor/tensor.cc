@@ -1,10 +1,14 @@
 #include "qswap/tensor/tensor.h"
 
 #include <cstdlib>
-
-#include <fmt/ranges.h>
 #include <cstring>
 #include <new>
+
+#include <fmt/ranges.h>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace qswap {
 
@@ -31,9 +35,17 @@ Buffer Buffer::uninitialized(size_t size) {
   Buffer b;
   b.size_ = size;
   if (size == 0) return b;
-  size_t rounded = (size + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = std::aligned_alloc(kAlignment, rounded);
-  if (p == nullptr) throw std::bad_alloc();
+  // Buffers of a huge page or more (kernel tensors, the embedding, the KV cache) start on a huge
+  // page and ask for transparent huge pages (the default THP mode, `madvise`, gives none
+  // otherwise): a decode step streams every weight byte once, and with 4 KB pages it takes a TLB
+  // miss every 4 KB. Only whole 2 MiB pages inside the buffer become huge; nothing is rounded up.
+  const size_t alignment = size >= kHugePageBytes ? kHugePageBytes : kAlignment;
+  const size_t rounded = (size + kAlignment - 1) / kAlignment * kAlignment;
+  void* p = nullptr;
+  if (posix_memalign(&p, alignment, rounded) != 0 || p == nullptr) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (alignment == kHugePageBytes) (void)madvise(p, size, MADV_HUGEPAGE);  // advice only: ignore failures
+#endif
   b.data_.reset(static_cast<std::byte*>(p));
   return b;
 }

@@ -39,6 +39,7 @@ struct TensorView {
 class Buffer {
  public:
   static constexpr size_t kAlignment = 64;
+  static constexpr size_t kHugePageBytes = size_t{2} << 20;
 
   Buffer() = default;
   explicit Buffer(size_t size);  // zero-filled
