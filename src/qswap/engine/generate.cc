@@ -61,6 +61,8 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const To
     if (s.empty()) return invalid_argument("a stop string is empty");
   }
 
+  // The prefill's time includes setting up the request's cache: a client waits for both.
+  auto t0 = std::chrono::steady_clock::now();
   const int64_t capacity = std::min(c.max_position_embeddings, prompt_len + request.sampling.max_tokens);
   KvCache cache(c, capacity);
   cache.reset(weight_version());
@@ -77,7 +79,6 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const To
   size_t emitted = 0;     // bytes of `text` handed to on_token
   std::vector<float> logits;
 
-  auto t0 = std::chrono::steady_clock::now();
   QSWAP_RETURN_IF_ERROR(model_->forward(request.prompt, cache, logits, false, &pool_));
   result.prefill_seconds = seconds_since(t0);
   t0 = std::chrono::steady_clock::now();

@@ -69,9 +69,11 @@ Result<ModelWeights> bind_model_weights(const WeightMap& map, const KernelStore&
 
 KvCache::KvCache(const ModelConfig& config, int64_t max_positions)
     : head_dim_(config.head_dim), capacity_(max_positions) {
+  const size_t bytes = static_cast<size_t>(capacity_ * config.kv_dim()) * sizeof(float);
+  auto allocate = [&] { return Storage(static_cast<float*>(::operator new(bytes, std::align_val_t{64}))); };
   for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
-    k_.emplace_back(static_cast<size_t>(capacity_ * config.kv_dim()));
-    v_.emplace_back(static_cast<size_t>(capacity_ * config.kv_dim()));
+    k_.push_back(allocate());
+    v_.push_back(allocate());
   }
 }
 
