@@ -17,7 +17,7 @@
 
 #include <gtest/gtest.h>
 
-#include "kernels_test_util.h"
+#include "test_util.h"
 
 namespace qswap {
 namespace {

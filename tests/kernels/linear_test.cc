@@ -20,7 +20,7 @@
 
 #include <gtest/gtest.h>
 
-#include "kernels_test_util.h"
+#include "test_util.h"
 #include "qswap/quant/scheme.h"
 #include "qswap/tensor/convert.h"
 

@@ -16,7 +16,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "kernels_test_util.h"
+#include "test_util.h"
 #include "qswap/tensor/convert.h"
 
 namespace qswap {

@@ -16,9 +16,12 @@
 #include <vector>
 
 #include "qswap/base/cpu.h"
+#include "test_util.h"
 
 namespace qswap {
 namespace {
+
+using SamplerIsaTest = test::IsaTest;
 
 std::vector<double> softmax(const std::vector<float>& logits, double temperature = 1.0) {
   double max = -1e300, sum = 0;
@@ -122,29 +125,6 @@ TEST(SamplerTest, TopLogprobsAreTheMostLikelyTokensInOrder) {
   EXPECT_TRUE(top_logprobs(logits, 0).empty());
 }
 
-// Fresh per run; QSWAP_TEST_SEED=<seed> replays a failure.
-uint64_t run_seed() {
-  static const uint64_t seed = [] {
-    const char* env = std::getenv("QSWAP_TEST_SEED");
-    const uint64_t s = env != nullptr ? std::strtoull(env, nullptr, 10) : std::random_device{}();
-    std::cerr << "sampler_test seed: " << s << " (QSWAP_TEST_SEED=" << s << " replays)\n";
-    return s;
-  }();
-  return seed;
-}
-
-class SamplerIsaTest : public ::testing::TestWithParam<IsaLevel> {
- protected:
-  void SetUp() override {
-    saved_ = isa_level();
-    set_isa_cap(GetParam());
-  }
-  void TearDown() override { set_isa_cap(saved_); }
-
- private:
-  IsaLevel saved_ = IsaLevel::kScalar;
-};
-
 // Every id, most likely first, ties lowest id first.
 std::vector<int32_t> by_likelihood(const std::vector<float>& logits) {
   std::vector<int32_t> ids(logits.size());
@@ -205,7 +185,7 @@ TEST_P(SamplerIsaTest, UntruncatedSamplingFollowsTheSoftmaxPerToken) {
 }
 
 TEST_P(SamplerIsaTest, TopKDrawsOnlyFromTheKMostLikely) {
-  const uint64_t seed = run_seed();
+  const uint64_t seed = test::run_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int> level(-8, 8);  // few distinct values: ties at the cut
@@ -255,7 +235,7 @@ std::vector<int32_t> brute_force_nucleus(const std::vector<float>& logits, doubl
 }
 
 TEST_P(SamplerIsaTest, TopPKeepsTheBruteForceNucleus) {
-  const uint64_t seed = run_seed();
+  const uint64_t seed = test::run_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed + 1);
   std::uniform_int_distribution<int> level(-10, 10);
@@ -372,11 +352,8 @@ TEST_P(SamplerIsaTest, LogprobsOfALargeVocabularyMatchDouble) {
   }
 }
 
-std::string isa_name_of(const ::testing::TestParamInfo<IsaLevel>& param) {
-  return param.param == IsaLevel::kScalar ? "Scalar" : "Native";
-}
-
-INSTANTIATE_TEST_SUITE_P(Isa, SamplerIsaTest, ::testing::Values(IsaLevel::kScalar, IsaLevel::kAvx512), isa_name_of);
+INSTANTIATE_TEST_SUITE_P(Isa, SamplerIsaTest, ::testing::Values(IsaLevel::kScalar, IsaLevel::kAvx512),
+                         test::isa_param_name);
 
 }  // namespace
 }  // namespace qswap

@@ -1,4 +1,4 @@
-// Shared by the kernel tests: the run's random seed and ISA-capped fixtures.
+// Shared by the tests: the run's random seed and ISA-capped fixtures.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +18,7 @@ inline uint64_t run_seed() {
   static const uint64_t seed = [] {
     const char* env = std::getenv("QSWAP_TEST_SEED");
     uint64_t s = env != nullptr ? std::strtoull(env, nullptr, 10) : std::random_device{}();
-    std::cerr << "kernels_test seed: " << s << " (QSWAP_TEST_SEED=" << s << " replays)\n";
+    std::cerr << "test seed: " << s << " (QSWAP_TEST_SEED=" << s << " replays)\n";
     return s;
   }();
   return seed;
