@@ -3,11 +3,11 @@
 //
 // Built for the forward pass, which calls parallel_for a few hundred times per token on work of
 // tens of microseconds: a job is published through an atomic counter, chunks (shrinking as the
-// job nears its end) are claimed by compare-and-swap, and idle workers spin for a short while (kSpinMicros) before they sleep on a
-// condition variable, so back-to-back jobs never pay a futex wake-up (nor, in a VM, waking a
-// halted vCPU). A pool that has been idle longer than that costs nothing. A job waits only for
-// the chunks it hands out, not for every worker to check in: a worker the OS has descheduled (a
-// busy machine) is simply not counted on.
+// job nears its end) are claimed by compare-and-swap, and idle workers spin for a short while
+// (kSpinMicros) before they sleep on a condition variable, so back-to-back jobs never pay a
+// futex wake-up (nor, in a VM, waking a halted vCPU). A pool that has been idle longer than that
+// costs nothing. A job waits only for the chunks it hands out, not for every worker to check in:
+// a worker the OS has descheduled (a busy machine) is simply not counted on.
 #pragma once
 
 #include <atomic>
@@ -31,8 +31,9 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Calls fn(begin, end) over [0, n) in chunks of whole multiples of `grain` (the last one may be
-  // short), largest first, on all threads; returns when every chunk is done. Callers on several threads take turns (a weight update and a generation
-  // may share the pool); fn must not call parallel_for on the same pool.
+  // short), largest first, on all threads; returns when every chunk is done. Callers on several
+  // threads take turns (a weight update and a generation may share the pool); fn must not call
+  // parallel_for on the same pool.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
   // How long an idle worker (or a caller waiting for the last chunk) spins before it sleeps.

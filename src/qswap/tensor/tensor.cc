@@ -35,7 +35,7 @@ Buffer Buffer::uninitialized(size_t size) {
   Buffer b;
   b.size_ = size;
   if (size == 0) return b;
-  // Buffers of a huge page or more (kernel tensors, the embedding, the KV cache) start on a huge
+  // Buffers of a huge page or more (kernel tensors, the embedding, staging) start on a huge
   // page and ask for transparent huge pages (the default THP mode, `madvise`, gives none
   // otherwise): a decode step streams every weight byte once, and with 4 KB pages it takes a TLB
   // miss every 4 KB. Only whole 2 MiB pages inside the buffer become huge; nothing is rounded up.
