@@ -133,9 +133,9 @@ int run(int argc, char** argv) {
         const double small = time_prefill(**engine, reserve, reps);
         reserve.sampling.max_tokens = 4096;
         const double large = time_prefill(**engine, reserve, reps);
-        setup_note = fmt::format("prefill of {} tokens with max_tokens 1: {:.1f} ms; with max_tokens 4096: {:.1f} ms ({}, "
-                                 "{} thread{})",
-                                 prompt, small * 1e3, large * 1e3, scheme, t, t == 1 ? "" : "s");
+        setup_note = fmt::format(
+            "prefill of {} tokens with max_tokens 1: {:.1f} ms; with max_tokens 4096: {:.1f} ms ({}, {} thread{})",
+            prompt, small * 1e3, large * 1e3, scheme, t, t == 1 ? "" : "s");
       }
     }
   }
