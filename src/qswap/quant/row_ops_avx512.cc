@@ -232,6 +232,21 @@ void i8_row(const uint16_t* x, float inv_scale, int8_t* out, int64_t n) {
   }
 }
 
+// The f32 value of the largest bf16 magnitude whose bits lanes of acc hold (|x| bits, 16 per
+// lane): NaN if any was a NaN.
+inline float amax_value(__m512i acc) {
+  const uint32_t max_abs = max_u16(acc);
+  return max_abs > 0x7F80 ? f32_from_bits(kF32QuietNan) : f32_from_bits(max_abs << 16);
+}
+
+// Copies the bf16 lanes of m from src to dst and folds their |bits| into acc (lanes off m read as
+// +0).
+inline __m512i copy_masked_max(const uint16_t* src, uint16_t* dst, __mmask32 m, __m512i acc) {
+  const __m512i v = _mm512_maskz_loadu_epi16(m, src);
+  _mm512_mask_storeu_epi16(dst, m, v);
+  return _mm512_max_epu16(acc, _mm512_and_si512(v, _mm512_set1_epi16(0x7FFF)));
+}
+
 }  // namespace
 
 void quantize_i8(const float* x, float inv_scale, int8_t* out, int64_t n) {
@@ -260,8 +275,7 @@ float amax_bf16(const uint16_t* x, int64_t n, bool prefetch_ahead) {
   for (; i < n; i += 32) {  // masked-off lanes read as +0
     acc = _mm512_max_epu16(acc, _mm512_and_si512(_mm512_maskz_loadu_epi16(mask32(n - i), x + i), abs_mask));
   }
-  const uint32_t max_abs = max_u16(acc);
-  return max_abs > 0x7F80 ? f32_from_bits(kF32QuietNan) : f32_from_bits(max_abs << 16);
+  return amax_value(acc);
 }
 
 void quantize_e4m3_bf16(const uint16_t* x, float inv_scale, uint8_t* out, int64_t n) { e4m3_row(x, inv_scale, out, n); }
@@ -299,8 +313,7 @@ void amax_bf16_tiles(const uint16_t* x, int64_t rows, int64_t stride, int64_t co
       }
     }
     for (int64_t t = t0; t < t1; ++t) {
-      const uint32_t max_abs = max_u16(acc[t - t0]);
-      tile_amax[t] = max_abs > 0x7F80 ? f32_from_bits(kF32QuietNan) : f32_from_bits(max_abs << 16);
+      tile_amax[t] = amax_value(acc[t - t0]);
     }
   }
 }
@@ -314,12 +327,7 @@ bool copy_bf16_finite(const uint16_t* src, uint16_t* dst, int64_t n) {
   __m512i acc = _mm512_setzero_si512();
   // Up to the first 64-byte boundary of dst, then whole lines streamed, then the rest.
   int64_t i = min64(n, static_cast<int64_t>(((64 - (reinterpret_cast<uintptr_t>(dst) & 63)) & 63) / 2));
-  if (i > 0) {
-    const __mmask32 m = mask32(i);
-    const __m512i v = _mm512_maskz_loadu_epi16(m, src);
-    _mm512_mask_storeu_epi16(dst, m, v);
-    acc = _mm512_and_si512(v, abs_mask);
-  }
+  if (i > 0) acc = copy_masked_max(src, dst, mask32(i), acc);
   if (aligned64(dst + i)) {
     for (; i + 64 <= n; i += 64) {
       _mm_prefetch(reinterpret_cast<const char*>(src + i) + kPrefetchBytes, _MM_HINT_T0);
@@ -330,12 +338,7 @@ bool copy_bf16_finite(const uint16_t* src, uint16_t* dst, int64_t n) {
       acc = _mm512_max_epu16(acc, _mm512_max_epu16(_mm512_and_si512(v0, abs_mask), _mm512_and_si512(v1, abs_mask)));
     }
   }
-  for (; i < n; i += 32) {
-    const __mmask32 m = mask32(n - i);
-    const __m512i v = _mm512_maskz_loadu_epi16(m, src + i);
-    _mm512_mask_storeu_epi16(dst + i, m, v);
-    acc = _mm512_max_epu16(acc, _mm512_and_si512(v, abs_mask));
-  }
+  for (; i < n; i += 32) acc = copy_masked_max(src + i, dst + i, mask32(n - i), acc);
   _mm_sfence();
   return _mm512_cmpge_epu16_mask(acc, _mm512_set1_epi16(0x7F80)) == 0;
 }
@@ -351,14 +354,8 @@ float copy_amax_bf16(const uint16_t* src, uint16_t* dst, int64_t n) {
     _mm512_storeu_si512(dst + i + 32, v1);
     acc = _mm512_max_epu16(acc, _mm512_max_epu16(_mm512_and_si512(v0, abs_mask), _mm512_and_si512(v1, abs_mask)));
   }
-  for (; i < n; i += 32) {
-    const __mmask32 m = mask32(n - i);
-    const __m512i v = _mm512_maskz_loadu_epi16(m, src + i);
-    _mm512_mask_storeu_epi16(dst + i, m, v);
-    acc = _mm512_max_epu16(acc, _mm512_and_si512(v, abs_mask));
-  }
-  const uint32_t max_abs = max_u16(acc);
-  return max_abs > 0x7F80 ? f32_from_bits(kF32QuietNan) : f32_from_bits(max_abs << 16);
+  for (; i < n; i += 32) acc = copy_masked_max(src + i, dst + i, mask32(n - i), acc);
+  return amax_value(acc);
 }
 
 void copy_streaming(const void* src, void* dst, int64_t bytes) {
