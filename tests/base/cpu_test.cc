@@ -29,6 +29,7 @@ TEST_F(IsaCapTest, LevelNeverExceedsWhatIsDetected) {
   // Feature implications that cpuid decoding must respect.
   EXPECT_TRUE(!hw.avx512_bf16 || hw.avx512);
   EXPECT_TRUE(!hw.avx512_vbmi || hw.avx512);
+  EXPECT_TRUE(!hw.gfni || hw.avx512);
   EXPECT_TRUE(!hw.avx512 || hw.avx2);
 }
 

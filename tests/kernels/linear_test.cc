@@ -268,6 +268,64 @@ TEST_P(LinearTest, EveryLayoutMatchesReferenceAndNaiveDouble) {
   EXPECT_TRUE(saw_subnormal) << "no e4m3 subnormal code was exercised";
 }
 
+// Every finite e4m3 code at every column position (so in every lane of the decoders' 64-code
+// steps and in a masked tail), for each e4m3 layout with unit scales: with x one-hot, an output
+// is one code's value exactly, on every path.
+TEST_P(LinearTest, EveryE4m3CodeDecodesExactly) {
+  std::vector<uint8_t> finite;
+  for (int c = 0; c < 256; ++c) {
+    if ((c & 0x7F) != 0x7F) finite.push_back(static_cast<uint8_t>(c));
+  }
+  const auto n = static_cast<int64_t>(finite.size());
+  const int64_t k = 3 * 64 + 5;
+  std::vector<uint8_t> codes(static_cast<size_t>(n * k));
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t c = 0; c < k; ++c) codes[static_cast<size_t>(r * k + c)] = finite[static_cast<size_t>((r + c) % n)];
+  }
+  const int64_t tiles_n = (n + 127) / 128, tiles_k = (k + 127) / 128, mx_blocks = (k + 31) / 32;
+  std::vector<float> ones(static_cast<size_t>(std::max(n, tiles_n * tiles_k)), 1.0f);
+  std::vector<int32_t> tile_row(static_cast<size_t>(n));
+  for (int64_t r = 0; r < n; ++r) tile_row[static_cast<size_t>(r)] = static_cast<int32_t>(r / 128);
+  std::vector<uint8_t> e8m0_ones(static_cast<size_t>(n * mx_blocks), 127);
+  const TensorView weight{DType::kF8E4M3, {n, k}, reinterpret_cast<std::byte*>(codes.data())};
+  auto* unit = reinterpret_cast<std::byte*>(ones.data());
+  struct Layout {
+    const char* name;
+    QuantKind kind;
+    std::vector<TensorView> views;
+  };
+  const Layout layouts[] = {
+      {"fp8", QuantKind::kFp8Tensor, {weight, TensorView{DType::kF32, {1}, unit}}},
+      {"fp8-channel", QuantKind::kFp8Channel, {weight, TensorView{DType::kF32, {n}, unit}}},
+      {"fp8-block", QuantKind::kFp8Block,
+       {weight, TensorView{DType::kF32, {tiles_n, tiles_k}, unit},
+        TensorView{DType::kI32, {n}, reinterpret_cast<std::byte*>(tile_row.data())}}},
+      {"mxfp8", QuantKind::kMxfp8,
+       {weight, TensorView{DType::kF8E8M0, {n, mx_blocks}, reinterpret_cast<std::byte*>(e8m0_ones.data())}}},
+  };
+  for (const Layout& layout : layouts) {
+    auto w = make_linear_weight(layout.kind, layout.views);
+    ASSERT_TRUE(w.ok()) << w.status().to_string();
+    for (int64_t m : {1, 3}) {
+      for (int64_t col = 0; col + m <= k; ++col) {
+        std::vector<float> x(static_cast<size_t>(m * k), 0.0f);  // row i is one-hot at col + i
+        for (int64_t i = 0; i < m; ++i) x[static_cast<size_t>(i * k + col + i)] = 1.0f;
+        GuardedY y(m * n);
+        linear(*w, x.data(), m, y.data(), nullptr, nullptr);
+        ASSERT_TRUE(y.guards_intact()) << "wrote outside y";
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t r = 0; r < n; ++r) {
+            const uint8_t code = codes[static_cast<size_t>(r * k + col + i)];
+            const float want = static_cast<float>(e4m3_table()[code]) + 0.0f;  // a sum from +0: -0 reads +0
+            ASSERT_EQ(std::bit_cast<uint32_t>(y[i * n + r]), std::bit_cast<uint32_t>(want))
+                << layout.name << " m=" << m << " column " << col + i << " code 0x" << std::hex << int{code};
+          }
+        }
+      }
+    }
+  }
+}
+
 // Shapes past every blocking of the GEMM path: several k blocks (128), column panels (192) and
 // row blocks of x (256), with tails in each.
 TEST_P(LinearTest, LargeShapesAcrossGemmBlocks) {

@@ -50,6 +50,7 @@ CpuFeatures detect() {
              bit(l7.ebx, 30) /*BW*/ && bit(l7.ebx, 31) /*VL*/;
   f.avx512_vnni = f.avx512 && bit(l7.ecx, 11);
   f.avx512_vbmi = f.avx512 && bit(l7.ecx, 1);
+  f.gfni = f.avx512 && bit(l7.ecx, 8);
   f.avx512_fp16 = f.avx512 && bit(l7.edx, 23);
   f.avx512_bf16 = f.avx512 && bit(l7s1.eax, 5);
   // Linux also requires arch_prctl(ARCH_REQ_XCOMP_PERM) before AMX use; the kernel doing so checks.
@@ -97,7 +98,7 @@ CpuFeatures cpu_features() {
   CpuFeatures f = detected_cpu_features();
   IsaLevel level = isa_level();
   if (level < IsaLevel::kAvx512) {
-    f.avx512 = f.avx512_bf16 = f.avx512_fp16 = f.avx512_vnni = f.avx512_vbmi = f.amx = false;
+    f.avx512 = f.avx512_bf16 = f.avx512_fp16 = f.avx512_vnni = f.avx512_vbmi = f.gfni = f.amx = false;
   }
   if (level < IsaLevel::kAvx2) f.avx2 = false;
   return f;
@@ -122,6 +123,7 @@ std::string describe_cpu() {
   if (f.avx512_fp16) extras += " fp16";
   if (f.avx512_vnni) extras += " vnni";
   if (f.avx512_vbmi) extras += " vbmi";
+  if (f.gfni) extras += " gfni";
   if (f.amx) extras += " amx";
   if (!extras.empty()) s += " (" + extras.substr(1) + ")";
   return s;

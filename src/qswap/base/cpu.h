@@ -17,6 +17,7 @@ struct CpuFeatures {
   bool avx512_fp16 = false;
   bool avx512_vnni = false;
   bool avx512_vbmi = false;  // vpermb / vpermi2b byte permutes
+  bool gfni = false;         // GF(2) affine byte transforms; set only with avx512 (its EVEX forms)
   bool amx = false;          // AMX-TILE + AMX-BF16, with OS support for tile state
 };
 

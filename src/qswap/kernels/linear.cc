@@ -155,10 +155,14 @@ std::atomic<bool>& vbmi_allowed() {
   return allowed;
 }
 
-bool use_vbmi() { return cpu_features().avx512_vbmi && vbmi_allowed().load(std::memory_order_relaxed); }
+bool use_vbmi() {
+  const CpuFeatures f = cpu_features();
+  return f.avx512_vbmi && f.gfni && vbmi_allowed().load(std::memory_order_relaxed);
+}
 
-// A thread's own scratch (the pool's threads live as long as the pool), grown as needed:
-// the GEMM's weight panel, and the packed x of a call (the calling thread's, read by all).
+// A thread's own scratch (the pool's threads live as long as the pool), grown as needed: the
+// GEMM's weight panel, the GEMV's block-scaled x, and the packed x of a call (the calling
+// thread's, read by all).
 float* scratch(Buffer& buffer, size_t floats) {
   if (buffer.size() < floats * sizeof(float)) buffer = Buffer::uninitialized(floats * sizeof(float));
   return buffer.as<float>();
@@ -166,6 +170,12 @@ float* scratch(Buffer& buffer, size_t floats) {
 float* gemm_panel() {
   thread_local Buffer panel;
   return scratch(panel, kernels::avx512::gemm_panel_floats());
+}
+float* gemv_scratch(const kernels::avx512::Weight& a, int64_t m) {
+  const size_t floats = kernels::avx512::gemv_scratch_floats(a, m);
+  if (floats == 0) return nullptr;
+  thread_local Buffer xs;
+  return scratch(xs, floats);
 }
 float* gemm_packed_x(int64_t m, int64_t k) {
   thread_local Buffer packed;
@@ -180,9 +190,12 @@ void linear_avx512(const LinearWeight& w, const float* x, int64_t m, float* y, c
       thread_local Buffer packed;
       float* xq = scratch(packed, kernels::avx512::gemv_e4m3_vbmi_x_floats(m, w.k));
       kernels::avx512::gemv_e4m3_vbmi_pack_x(x, m, w.k, xq);
-      for_columns(pool, w.n, 64, [&](int64_t b, int64_t e) { kernels::avx512::gemv_e4m3_vbmi(a, xq, m, y, bias, b, e); });
+      for_columns(pool, w.n, 64, [&](int64_t b, int64_t e) {
+        kernels::avx512::gemv_e4m3_vbmi(a, xq, m, y, bias, b, e, gemv_scratch(a, m));
+      });
     } else {
-      for_columns(pool, w.n, 64, [&](int64_t b, int64_t e) { kernels::avx512::gemv(a, x, m, y, bias, b, e); });
+      for_columns(pool, w.n, 64,
+                  [&](int64_t b, int64_t e) { kernels::avx512::gemv(a, x, m, y, bias, b, e, gemv_scratch(a, m)); });
     }
     return;
   }

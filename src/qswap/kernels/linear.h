@@ -51,8 +51,8 @@ void linear(const LinearWeight& w, const float* x, int64_t m, float* y, const ui
 // Batches up to this many rows take the memory-bound GEMV path.
 inline constexpr int64_t kGemvMaxRows = 4;
 
-// Test hook: whether the AVX-512 GEMV may decode e4m3 by AVX512-VBMI table lookups (default: if
-// the CPU has VBMI). Off, it decodes as every AVX-512 CPU can; both must match the reference.
+// Test hook: whether the AVX-512 GEMV may decode e4m3 with AVX512-VBMI and GFNI (default: if the
+// CPU has both). Off, it decodes as every AVX-512 CPU can; both must match the reference.
 void set_linear_vbmi(bool allowed);
 
 namespace reference {

@@ -8,7 +8,8 @@
 //         both formats' subnormals sit at exponent field 0); vcvtph2ps widens it exactly. The 2^8
 //         is folded back in once per output (GEMV) or per packed element (GEMM). The NaN codes
 //         0x7F/0xFF decode as ±480 here; the schemes never write them (they reject NaN weights).
-//         With AVX512-VBMI, the GEMV decodes e4m3 by table lookups instead (linear_vbmi.cc).
+//         With AVX512-VBMI and GFNI, the GEMV decodes e4m3 by GF(2) affine maps instead
+//         (linear_vbmi.cc).
 //
 // GEMV (m <= 4, memory-bound): see linear_simd_avx512.h.
 //
@@ -242,7 +243,7 @@ void gemm_layout(const Weight& w, const float* xp, int64_t m, float* y, const ui
   }
 }
 
-using GemvFn = void (*)(const Weight&, const float*, int64_t, float*, const uint16_t*, int64_t, int64_t);
+using GemvFn = void (*)(const Weight&, const float*, int64_t, float*, const uint16_t*, int64_t, int64_t, float*);
 using GemmFn = void (*)(const Weight&, const float*, int64_t, float*, const uint16_t*, int64_t, int64_t, float*);
 
 struct Entry {
@@ -274,9 +275,13 @@ Entry select(const Weight& w) {
 
 }  // namespace
 
+size_t gemv_scratch_floats(const Weight& w, int64_t m) {
+  return w.scales == Scales::kBlock ? static_cast<size_t>(min64(m, 4) * ((w.k + 63) / 64 * 64)) : 0;
+}
+
 void gemv(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
-          int64_t n_end) {
-  select(w).gemv(w, x, m, y, bias, n_begin, n_end);
+          int64_t n_end, float* xs) {
+  select(w).gemv(w, x, m, y, bias, n_begin, n_end, xs);
 }
 
 void gemm(const Weight& w, const float* xp, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,

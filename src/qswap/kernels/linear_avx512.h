@@ -30,17 +30,19 @@ struct Weight {
 };
 
 // GEMV (m small): rows [n_begin, n_end) of y[m, n]; reads the weight rows once, dequantizing in
-// registers.
+// registers. `xs`: the calling thread's scratch of gemv_scratch_floats(w, m) floats (fp8-block
+// keeps x scaled by a tile row's scales there; nullptr when that is 0).
+size_t gemv_scratch_floats(const Weight& w, int64_t m);
 void gemv(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
-          int64_t n_end);
+          int64_t n_end, float* xs);
 
-// gemv() for the e4m3 layouts, decoding by AVX512-VBMI table lookups (linear_vbmi.cc): call only
-// when the CPU has VBMI. Takes x rearranged by gemv_e4m3_vbmi_pack_x (once per call, shared by the
-// threads) into gemv_e4m3_vbmi_x_floats(m, k) floats.
+// gemv() for the e4m3 layouts, decoding with GFNI affine maps and AVX512-VBMI permutes
+// (linear_vbmi.cc): call only when the CPU has both. Takes x rearranged by gemv_e4m3_vbmi_pack_x
+// (once per call, shared by the threads) into gemv_e4m3_vbmi_x_floats(m, k) floats.
 size_t gemv_e4m3_vbmi_x_floats(int64_t m, int64_t k);
 void gemv_e4m3_vbmi_pack_x(const float* x, int64_t m, int64_t k, float* xq);
 void gemv_e4m3_vbmi(const Weight& w, const float* xq, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
-                    int64_t n_end);
+                    int64_t n_end, float* xs);
 
 // GEMM (m large), in two steps: x is packed once per call into micro-panels (gemm_pack_x, split
 // by row tiles, gemm_row_tiles(m) of them, into gemm_packed_x_floats(m, k) floats, 64-byte

@@ -106,34 +106,34 @@ inline float row_scale(const Weight& w, int64_t j) {
 // streamer follows one stream per 4 KB page; interleaving rows defeats it), with a software
 // prefetch ahead. 64 elements per step into 4 accumulators per row of x (enough independent FMA
 // chains); each decoded vector is used for all M rows of x. Per-tensor/per-row scales multiply
-// the finished dot product. Block and MX scales change along k: with several rows of x they
-// multiply the decoded vectors (once for all rows); with one row, the partial sum of each scale
-// group is scaled instead (fewer multiplies per weight).
+// the finished dot product. Block scales change along k but are shared by 128 rows: x is scaled
+// by them once per tile row (a k-long multiply per 128 weight rows), and the steps run unscaled.
+// MX scales change along k and per row: with several rows of x they multiply the decoded vectors
+// (once for all rows); with one row, the partial sum of each 32-block is scaled instead.
 //
 // Rows are finished 16 at a time: each row leaves one vector of partial sums, and one
 // transpose-add tree (reduce16) turns 16 of them into 16 dot products, scaled, biased and stored
 // as one vector. A horizontal sum, scale and store per row cost ~15 cycles, ~10 % of a
 // 1024-element fp8 row.
 
-// Row j's partial sums (one vector per row of x; the dot product is the sum of its lanes).
 // Floats per row of x as the decoder reads it.
 template <class Dec>
 inline int64_t x_stride(int64_t k) {
   return Dec::kPermuted ? (k + 63) / 64 * 64 : k;
 }
 
+// Row j's partial sums (one vector per row of x; the dot product is the sum of its lanes). S is
+// never kBlock here: gemv_rows folds block scales into x.
 template <class Dec, Codes C, Scales S, int M>
 inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64_t j, __m512 (&sums)[M]) {
-  constexpr bool kVarying = S == Scales::kBlock || S == Scales::kMx;
-  constexpr bool kGroupSums = kVarying && M == 1;
+  static_assert(S != Scales::kBlock);
+  constexpr bool kGroupSums = S == Scales::kMx && M == 1;
   const int64_t k = w.k, ldx = x_stride<Dec>(k);
   const void* row = static_cast<const uint8_t*>(w.data) + j * k * code_bytes<C>();
   __m512 acc[4][M];
   for (int v = 0; v < 4; ++v) {
     for (int mi = 0; mi < M; ++mi) acc[v][mi] = _mm512_setzero_ps();
   }
-  __m512 tile[4];  // block, one row of x: sums of the current 128-element tile
-  for (int v = 0; v < 4; ++v) tile[v] = _mm512_setzero_ps();
   // MX: the row's e8m0 scales of the next 16 blocks, converted 16 at a time, so that each step
   // broadcasts them from memory (a load) rather than moving them from integer registers (port 5,
   // which the decoding needs).
@@ -150,20 +150,7 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
         xv[v][mi] = kMasked && !Dec::kPermuted ? _mm512_maskz_loadu_ps(mask, xp) : _mm512_loadu_ps(xp);
       }
     }
-    if constexpr (S == Scales::kBlock) {
-      const __m512 s = _mm512_set1_ps(varying_scale<S>(w, j, kk));  // 64 | 128: one tile
-      if constexpr (kGroupSums) {
-        for (int v = 0; v < 4; ++v) tile[v] = _mm512_fmadd_ps(wv[v], xv[v][0], tile[v]);
-        if ((kk + left) % kTile == 0 || kk + left == k) {
-          for (int v = 0; v < 4; ++v) {
-            acc[v][0] = _mm512_fmadd_ps(tile[v], s, acc[v][0]);
-            tile[v] = _mm512_setzero_ps();
-          }
-        }
-        return;
-      }
-      for (int v = 0; v < 4; ++v) wv[v] = _mm512_mul_ps(wv[v], s);
-    } else if constexpr (S == Scales::kMx) {
+    if constexpr (S == Scales::kMx) {
       const int64_t blocks = (k + kMxBlock - 1) / kMxBlock, block = kk / kMxBlock;
       if (block % 16 == 0) {
         const uint8_t* codes = static_cast<const uint8_t*>(w.scale) + j * blocks + block;
@@ -176,11 +163,10 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
       const __m512 s1 = left > kMxBlock ? _mm512_set1_ps(mx_scales[(block + 1) % 16]) : s0;
       if constexpr (Dec::kPermuted) {  // lanes 0-7 of every vector are the first 32-block, 8-15 the next
         const __m512 sb = _mm512_mask_blend_ps(static_cast<__mmask16>(0xFF00), s0, s1);
-        if constexpr (kGroupSums) {
-          const __m512 b0 = _mm512_fmadd_ps(wv[1], xv[1][0], _mm512_mul_ps(wv[0], xv[0][0]));
-          const __m512 b1 = _mm512_fmadd_ps(wv[3], xv[3][0], _mm512_mul_ps(wv[2], xv[2][0]));
-          acc[0][0] = _mm512_fmadd_ps(b0, sb, acc[0][0]);
-          acc[1][0] = _mm512_fmadd_ps(b1, sb, acc[1][0]);
+        if constexpr (kGroupSums) {  // one partial-sum vector for both blocks: 5 FMA-type ops, not 6
+          __m512 b = _mm512_mul_ps(wv[0], xv[0][0]);
+          for (int v = 1; v < 4; ++v) b = _mm512_fmadd_ps(wv[v], xv[v][0], b);
+          acc[0][0] = _mm512_fmadd_ps(b, sb, acc[0][0]);
           return;
         }
         for (int v = 0; v < 4; ++v) wv[v] = _mm512_mul_ps(wv[v], sb);
@@ -221,10 +207,29 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
   }
 }
 
-// Rows [n_begin, n_end) of y for M rows of x, 16 rows at a time.
+// fp8-block: x × the scales of tile row `tile_row`, into xs (same layout as x). Each 64-element
+// step of a row lies in one 128-column tile, permuted or not, so a step reads scaled x only.
+template <class Dec, int M>
+void scale_x_by_tiles(const Weight& w, const float* x, int32_t tile_row, float* xs) {
+  const int64_t ldx = x_stride<Dec>(w.k), tiles_k = (w.k + kTile - 1) / kTile;
+  const float* s = static_cast<const float*>(w.scale) + tile_row * tiles_k;
+  for (int mi = 0; mi < M; ++mi) {
+    for (int64_t kk = 0; kk < ldx; kk += 16) {
+      const __mmask16 mask = tail_mask(ldx - kk);
+      const __m512 v = _mm512_maskz_loadu_ps(mask, x + mi * ldx + kk);
+      _mm512_mask_storeu_ps(xs + mi * ldx + kk, mask, _mm512_mul_ps(v, _mm512_set1_ps(s[kk / kTile])));
+    }
+  }
+}
+
+// Rows [n_begin, n_end) of y for M rows of x, 16 rows at a time. fp8-block rows read x scaled by
+// their tile row's scales (xs: gemv_scratch_floats, recomputed when the tile row changes, every
+// 128 rows of a shard), so their steps do no scaling at all.
 template <class Dec, Codes C, Scales S, int M>
-void gemv_rows(const Weight& w, const float* x, float* y, const uint16_t* bias, int64_t n_begin, int64_t n_end) {
+void gemv_rows(const Weight& w, const float* x, float* y, const uint16_t* bias, int64_t n_begin, int64_t n_end,
+               float* xs) {
   const Dec dec;
+  int32_t scaled_for = -1;
   // The rows' own prefetch runs kPrefetchBytes ahead of them: fetch the first kPrefetchBytes of
   // this range now, or each chunk a thread takes starts with a stall.
   const char* first = static_cast<const char*>(w.data) + n_begin * w.k * code_bytes<C>();
@@ -236,7 +241,16 @@ void gemv_rows(const Weight& w, const float* x, float* y, const uint16_t* bias, 
     for (int64_t r = 0; r < 16; ++r) {
       if (r < rows) {
         __m512 sums[M];
-        gemv_row_sums<Dec, C, S, M>(dec, w, x, j0 + r, sums);
+        if constexpr (S == Scales::kBlock) {
+          const int32_t tile_row = w.scale_row[j0 + r];
+          if (tile_row != scaled_for) {
+            scale_x_by_tiles<Dec, M>(w, x, tile_row, xs);
+            scaled_for = tile_row;
+          }
+          gemv_row_sums<Dec, C, Scales::kNone, M>(dec, w, xs, j0 + r, sums);
+        } else {
+          gemv_row_sums<Dec, C, S, M>(dec, w, x, j0 + r, sums);
+        }
         for (int mi = 0; mi < M; ++mi) part[mi][r] = sums[mi];
       } else {
         for (int mi = 0; mi < M; ++mi) part[mi][r] = _mm512_setzero_ps();
@@ -262,15 +276,15 @@ void gemv_rows(const Weight& w, const float* x, float* y, const uint16_t* bias, 
 // Rows of x in slices of up to 4 (the dispatcher sends only m <= 4 here).
 template <class Dec, Codes C, Scales S>
 void gemv_layout(const Weight& w, const float* x, int64_t m, float* y, const uint16_t* bias, int64_t n_begin,
-                 int64_t n_end) {
+                 int64_t n_end, float* xs) {
   for (int64_t i = 0; i < m; i += 4) {
     const float* xi = x + i * x_stride<Dec>(w.k);
     float* yi = y + i * w.n;
     switch (min64(4, m - i)) {
-      case 1: gemv_rows<Dec, C, S, 1>(w, xi, yi, bias, n_begin, n_end); break;
-      case 2: gemv_rows<Dec, C, S, 2>(w, xi, yi, bias, n_begin, n_end); break;
-      case 3: gemv_rows<Dec, C, S, 3>(w, xi, yi, bias, n_begin, n_end); break;
-      default: gemv_rows<Dec, C, S, 4>(w, xi, yi, bias, n_begin, n_end); break;
+      case 1: gemv_rows<Dec, C, S, 1>(w, xi, yi, bias, n_begin, n_end, xs); break;
+      case 2: gemv_rows<Dec, C, S, 2>(w, xi, yi, bias, n_begin, n_end, xs); break;
+      case 3: gemv_rows<Dec, C, S, 3>(w, xi, yi, bias, n_begin, n_end, xs); break;
+      default: gemv_rows<Dec, C, S, 4>(w, xi, yi, bias, n_begin, n_end, xs); break;
     }
   }
 }
