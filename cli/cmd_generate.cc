@@ -48,6 +48,7 @@ int run_generate(const GenerateArgs& a) {
     fmt::print("{}\n", j.dump(2));
   } else {
     fmt::print("\n");
+    std::fflush(stdout);  // the text's end before the stats, also when both go to one pipe
     fmt::print(stderr, "[{} prompt tokens: {:.1f} tok/s prefill | {} tokens: {:.1f} tok/s decode | finish: {}]\n",
                r.prompt_tokens, prefill_tps, r.tokens.size(), decode_tps, r.finish_reason);
   }
