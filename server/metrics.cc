@@ -23,6 +23,13 @@ void sample(std::string& out, std::string_view name, uint64_t value) {
   fmt::format_to(std::back_inserter(out), "{} {}\n", name, value);
 }
 
+// A metric with one unlabelled sample: its header, then its value.
+template <typename T>
+void metric(std::string& out, std::string_view name, std::string_view type, std::string_view help, T value) {
+  header(out, name, type, help);
+  sample(out, name, value);
+}
+
 }  // namespace
 
 std::string escape_label_value(std::string_view value) {
@@ -87,31 +94,27 @@ std::string Metrics::render(uint64_t weight_version) const {
     fmt::format_to(std::back_inserter(out), "qswap_http_requests_total{{endpoint=\"{}\",code=\"{}\"}} {}\n",
                    escape_label_value(key.first), key.second, count);
   }
-  header(out, "qswap_completion_requests_total", "counter", "Completion requests that generated.");
-  sample(out, "qswap_completion_requests_total", generation_requests_);
-  header(out, "qswap_prompt_tokens_total", "counter", "Prompt tokens processed (each prompt once per request).");
-  sample(out, "qswap_prompt_tokens_total", prompt_tokens_);
-  header(out, "qswap_generation_tokens_total", "counter", "Tokens generated.");
-  sample(out, "qswap_generation_tokens_total", generated_tokens_);
-  header(out, "qswap_generation_seconds_total", "counter",
-         "Seconds spent generating (prefill and decode); tokens/s = rate of tokens over rate of seconds.");
-  sample(out, "qswap_generation_seconds_total", generation_seconds_);
-  header(out, "qswap_last_request_tokens_per_second", "gauge",
-         "Generated tokens per generation second of the last completion request.");
-  sample(out, "qswap_last_request_tokens_per_second", last_tokens_per_second_);
-  header(out, "qswap_weight_updates_total", "counter", "Weight updates attempted after the initial load.");
-  sample(out, "qswap_weight_updates_total", updates_);
-  header(out, "qswap_weight_updates_failed_total", "counter", "Weight updates that failed.");
-  sample(out, "qswap_weight_updates_failed_total", updates_failed_);
-  header(out, "qswap_weight_update_seconds_last", "gauge", "Seconds the last successful weight update took.");
-  sample(out, "qswap_weight_update_seconds_last", update_seconds_last_);
-  header(out, "qswap_weight_update_seconds_total", "counter", "Seconds spent in successful weight updates.");
-  sample(out, "qswap_weight_update_seconds_total", update_seconds_total_);
-  header(out, "qswap_weight_version", "gauge", "Version of the weights being served (1: the initial load).");
-  sample(out, "qswap_weight_version", weight_version);
-  header(out, "qswap_weight_update_peak_staging_bytes", "gauge",
-         "Peak staging memory of the last successful load or update, in bytes.");
-  sample(out, "qswap_weight_update_peak_staging_bytes", static_cast<uint64_t>(peak_staging_bytes_));
+  metric(out, "qswap_completion_requests_total", "counter",
+         "Completion requests that generated.", generation_requests_);
+  metric(out, "qswap_prompt_tokens_total", "counter",
+         "Prompt tokens processed (each prompt once per request).", prompt_tokens_);
+  metric(out, "qswap_generation_tokens_total", "counter", "Tokens generated.", generated_tokens_);
+  metric(out, "qswap_generation_seconds_total", "counter",
+         "Seconds spent generating (prefill and decode); tokens/s = rate of tokens over rate of seconds.",
+         generation_seconds_);
+  metric(out, "qswap_last_request_tokens_per_second", "gauge",
+         "Generated tokens per generation second of the last completion request.", last_tokens_per_second_);
+  metric(out, "qswap_weight_updates_total", "counter", "Weight updates attempted after the initial load.", updates_);
+  metric(out, "qswap_weight_updates_failed_total", "counter", "Weight updates that failed.", updates_failed_);
+  metric(out, "qswap_weight_update_seconds_last", "gauge",
+         "Seconds the last successful weight update took.", update_seconds_last_);
+  metric(out, "qswap_weight_update_seconds_total", "counter",
+         "Seconds spent in successful weight updates.", update_seconds_total_);
+  metric(out, "qswap_weight_version", "gauge",
+         "Version of the weights being served (1: the initial load).", weight_version);
+  metric(out, "qswap_weight_update_peak_staging_bytes", "gauge",
+         "Peak staging memory of the last successful load or update, in bytes.",
+         static_cast<uint64_t>(peak_staging_bytes_));
   header(out, "qswap_weight_update_last_error_info", "gauge",
          "1 with the error as a label while the last weight update failed; absent after a success.");
   if (last_update_error_) {

@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -22,14 +21,10 @@
 #include "qswap/quant/row_ops_avx512.h"
 #include "qswap/quant/scheme.h"
 #include "qswap/tensor/convert.h"
+#include "test_util.h"
 
 namespace qswap {
 namespace {
-
-uint64_t test_seed() {
-  if (const char* env = std::getenv("QSWAP_TEST_SEED")) return std::strtoull(env, nullptr, 10);
-  return static_cast<uint64_t>(std::chrono::high_resolution_clock::now().time_since_epoch().count());
-}
 
 uint16_t bf16_bits(float x) { return static_cast<uint16_t>(std::bit_cast<uint32_t>(x) >> 16); }
 float bf16_value(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
@@ -90,7 +85,7 @@ const float kInvScales[] = {1.0f, 448.0f / 0.0731f, 0.37f, 3.0f, 0x1p-20f, 3e5f,
 
 TEST(RowKernelTest, E4m3MatchesFormulaAtEveryBoundary) {
   if (!has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
-  const uint64_t seed = test_seed();
+  const uint64_t seed = test::run_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
   for (float inv : kInvScales) {
@@ -132,7 +127,7 @@ TEST(RowKernelTest, E4m3MatchesFormulaOnEveryFiniteBf16) {
 
 TEST(RowKernelTest, E4m3TilesUseEachTilesScale) {
   if (!has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
-  const uint64_t seed = test_seed();
+  const uint64_t seed = test::run_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
   for (size_t n : kLengths) {
@@ -156,7 +151,7 @@ TEST(RowKernelTest, E4m3TilesUseEachTilesScale) {
 
 TEST(RowKernelTest, I8MatchesFormula) {
   if (!has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
-  const uint64_t seed = test_seed();
+  const uint64_t seed = test::run_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
   for (float inv : {1.0f, 127.0f / 0.0731f, 0.37f, 3.0f, 0x1p-20f, 0.0f, -2.5f}) {
@@ -185,7 +180,7 @@ TEST(RowKernelTest, I8MatchesFormula) {
 
 TEST(RowKernelTest, AmaxIsMaxAbsAndPropagatesNan) {
   if (!has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
-  const uint64_t seed = test_seed();
+  const uint64_t seed = test::run_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 0.02f);
@@ -228,7 +223,7 @@ std::vector<float> expected_tile_amax(const std::vector<uint16_t>& x, int64_t ro
 
 TEST(RowKernelTest, TileAmaxIsMaxAbsPerTileAndPropagatesNan) {
   if (!has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
-  const uint64_t seed = test_seed();
+  const uint64_t seed = test::run_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 0.02f);
@@ -267,7 +262,7 @@ TEST(RowKernelTest, TileAmaxIsMaxAbsPerTileAndPropagatesNan) {
 
 TEST(RowKernelTest, CopiesAreExactAndFindNonFinite) {
   if (!has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
-  const uint64_t seed = test_seed();
+  const uint64_t seed = test::run_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
   for (size_t n : kLengths) {
@@ -371,7 +366,7 @@ class SchemeFastPathTest : public ::testing::TestWithParam<std::tuple<std::strin
 };
 
 TEST_P(SchemeFastPathTest, FastEqualsReferenceOnAdversarialRows) {
-  const uint64_t seed = test_seed();
+  const uint64_t seed = test::run_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
   auto scheme = make_quant_scheme(scheme_name());
@@ -429,7 +424,7 @@ INSTANTIATE_TEST_SUITE_P(AllSchemes, SchemeFastPathTest,
 // Per-tensor FP8 as the loader feeds a staged parameter: the last shard read in place (a patch),
 // the staged rows' amax measured while staging. Same bytes as one contiguous parameter.
 TEST(Fp8TensorPatchTest, PatchAndStagedAmaxGiveTheContiguousResult) {
-  const uint64_t seed = test_seed();
+  const uint64_t seed = test::run_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
   auto scheme = make_quant_scheme("fp8");

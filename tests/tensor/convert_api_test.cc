@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "convert_test_util.h"
+#include "test_util.h"
 #include "qswap/base/cpu.h"
 #include "qswap/tensor/convert.h"
 
@@ -49,20 +50,11 @@ uint32_t encode_one(DType dtype, uint32_t f32) {
   }
 }
 
-class ConvertTest : public ::testing::TestWithParam<IsaLevel> {
- protected:
-  void SetUp() override {
-    saved_ = isa_level();
-    set_isa_cap(GetParam());
-  }
-  void TearDown() override { set_isa_cap(saved_); }
-
-  IsaLevel saved_ = IsaLevel::kScalar;
-};
+class ConvertTest : public test::IsaTest {};
 
 // Every pair, n crossing the internal chunking, with src/dst aligned and misaligned by one byte.
 TEST_P(ConvertTest, EveryPairMatchesDecodeThenEncode) {
-  uint64_t seed = test::test_seed();
+  uint64_t seed = test::run_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
   const size_t n = 1537;

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "convert_test_util.h"
+#include "test_util.h"
 #include "qswap/base/cpu.h"
 #include "qswap/tensor/convert.h"
 
@@ -24,16 +25,12 @@ using test::from_bits;
 constexpr size_t kLengths[] = {0, 1, 2, 15, 16, 17, 31, 32, 33, 63, 65, 100, 1000003};
 
 // Runs each test with the ISA level capped to the parameter, then restores the level in force.
-class BulkTest : public ::testing::TestWithParam<IsaLevel> {
+class BulkTest : public test::IsaTest {
  protected:
   void SetUp() override {
-    saved_ = isa_level();
-    set_isa_cap(GetParam());
+    IsaTest::SetUp();
     RecordProperty("isa", isa_name(isa_level()));
   }
-  void TearDown() override { set_isa_cap(saved_); }
-
-  IsaLevel saved_ = IsaLevel::kScalar;
 };
 
 std::string level_name(const ::testing::TestParamInfo<IsaLevel>& info) {
@@ -132,7 +129,7 @@ TEST_P(BulkTest, EncodersMatchReferenceOnGoldenInputs) {
 }
 
 TEST_P(BulkTest, EncodersMatchReferenceAcrossAllExponents) {
-  uint64_t seed = test::test_seed();
+  uint64_t seed = test::run_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
   // Every 4096th bit pattern from a random start: 2048 values in each (sign, exponent) pair.
@@ -152,7 +149,7 @@ TEST_P(BulkTest, DecodersMatchReferenceOnEveryCode) {
 }
 
 TEST_P(BulkTest, RandomOddLengthsMatchReference) {
-  uint64_t seed = test::test_seed();
+  uint64_t seed = test::run_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
   for (size_t n : kLengths) {
@@ -169,7 +166,7 @@ TEST_P(BulkTest, RandomOddLengthsMatchReference) {
 
 // Pointers that are not 64-byte aligned (only element-aligned): every offset inside a vector.
 TEST_P(BulkTest, UnalignedPointersMatchReference) {
-  uint64_t seed = test::test_seed();
+  uint64_t seed = test::run_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
   std::vector<uint32_t> in = test::random_f32_bits(rng, 200, test::golden_input_pool());
@@ -187,7 +184,7 @@ uint8_t expected_scaled(float x, float inv_scale) {
 }
 
 TEST_P(BulkTest, ScaledQuantizeMatchesPerElementFormula) {
-  uint64_t seed = test::test_seed();
+  uint64_t seed = test::run_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
   const float inv_scales[] = {
@@ -281,7 +278,7 @@ void check_amax(const std::vector<float>& v, const std::vector<uint16_t>& v_bf16
 }
 
 TEST_P(BulkTest, AmaxIsMaxAbsAndPropagatesNan) {
-  uint64_t seed = test::test_seed();
+  uint64_t seed = test::run_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 0.02f);
@@ -327,7 +324,7 @@ INSTANTIATE_TEST_SUITE_P(Isa, BulkTest, ::testing::Values(IsaLevel::kScalar, Isa
 TEST(Avx512Test, DirectCallsMatchScalar) {
 #if defined(__x86_64__)
   if (!detected_cpu_features().avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
-  uint64_t seed = test::test_seed();
+  uint64_t seed = test::run_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
   const size_t n = 1037;

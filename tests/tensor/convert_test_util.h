@@ -3,7 +3,6 @@
 #pragma once
 
 #include <bit>
-#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -109,14 +108,6 @@ inline const std::vector<Format>& formats() {
        [](uint32_t u) { return uint32_t{f32_to_e8m0(from_bits(u))}; }, true},
   };
   return all;
-}
-
-// Seed for tests on fresh random inputs: QSWAP_TEST_SEED if set (to replay a failure), else the
-// clock. Tests put it in a SCOPED_TRACE so that a failure prints it.
-inline uint64_t test_seed() {
-  if (const char* env = std::getenv("QSWAP_TEST_SEED")) return std::strtoull(env, nullptr, 10);
-  auto now = std::chrono::high_resolution_clock::now().time_since_epoch();
-  return static_cast<uint64_t>(now.count());
 }
 
 // f32 bit patterns: a third anything (NaN payloads included), a third around the narrow
