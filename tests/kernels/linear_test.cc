@@ -270,17 +270,25 @@ TEST_P(LinearTest, EveryLayoutMatchesReferenceAndNaiveDouble) {
 
 // Every finite e4m3 code at every column position (so in every lane of the decoders' 64-code
 // steps and in a masked tail), for each e4m3 layout with unit scales: with x one-hot, an output
-// is one code's value exactly, on every path.
+// is one code's value exactly, on every path. The first rows hold every code each (exponent-0
+// codes in every step); the rest hold normal codes and one exponent-0 code each, so a decoder
+// that fixes those codes only where a step has any runs both ways and switches between them.
 TEST_P(LinearTest, EveryE4m3CodeDecodesExactly) {
-  std::vector<uint8_t> finite;
+  std::vector<uint8_t> finite, normal, exponent0;
   for (int c = 0; c < 256; ++c) {
-    if ((c & 0x7F) != 0x7F) finite.push_back(static_cast<uint8_t>(c));
+    if ((c & 0x7F) == 0x7F) continue;
+    finite.push_back(static_cast<uint8_t>(c));
+    ((c & 0x78) == 0 ? exponent0 : normal).push_back(static_cast<uint8_t>(c));
   }
-  const auto n = static_cast<int64_t>(finite.size());
-  const int64_t k = 3 * 64 + 5;
+  const auto dense_rows = static_cast<int64_t>(finite.size()), n = 2 * dense_rows;
+  const int64_t k = 5 * 64 + 5;
   std::vector<uint8_t> codes(static_cast<size_t>(n * k));
   for (int64_t r = 0; r < n; ++r) {
-    for (int64_t c = 0; c < k; ++c) codes[static_cast<size_t>(r * k + c)] = finite[static_cast<size_t>((r + c) % n)];
+    for (int64_t c = 0; c < k; ++c) {
+      codes[static_cast<size_t>(r * k + c)] = r < dense_rows ? finite[static_cast<size_t>((r + c) % dense_rows)]
+                                                             : normal[static_cast<size_t>((r + c) % normal.size())];
+    }
+    if (r >= dense_rows) codes[static_cast<size_t>(r * k + (r * 37) % k)] = exponent0[static_cast<size_t>(r) % exponent0.size()];
   }
   const int64_t tiles_n = (n + 127) / 128, tiles_k = (k + 127) / 128, mx_blocks = (k + 31) / 32;
   std::vector<float> ones(static_cast<size_t>(std::max(n, tiles_n * tiles_k)), 1.0f);

@@ -67,16 +67,46 @@ inline __m512 decode16(const void* p, int64_t i, __mmask16 m) {
 
 // A decoder turns 64 codes into 4 f32 vectors; kUnbias multiplies a finished sum. kPermuted: the
 // vectors hold the 64 elements in the decoder's own order, and x comes in that order too (rows
-// of round_up(k, 64) floats, zeros past k). This one runs decode16 four times, in order.
+// of round_up(k, 64) floats, zeros past k). kRareFixes: some codes need a fix-up that decode64
+// can skip behind a branch (kBranch) when a step has none of them, counting the steps that had
+// some in `fixed_steps` (see FixMode). This one runs decode16 four times, in order, and has no
+// fix-up.
 template <Codes C>
 struct PlainDecoder {
   static constexpr float kUnbias = C == Codes::kE4m3 ? 256.0f : 1.0f;
   static constexpr bool kPermuted = false;
+  static constexpr bool kRareFixes = false;
   // w[v] = elements [i + 16v, i + 16v + 16); kMasked: only the first `left` elements are read.
-  template <bool kMasked>
-  static inline void decode64(const void* p, int64_t i, int64_t left, __m512 (&w)[4]) {
+  template <bool kMasked, bool kBranch>
+  static inline void decode64(const void* p, int64_t i, int64_t left, __m512 (&w)[4], int64_t& /*fixed_steps*/) {
     for (int v = 0; v < 4; ++v) w[v] = decode16<C, kMasked>(p, i + 16 * v, tail_mask(left - 16 * v));
   }
+};
+
+// Whether a GEMV's steps skip the decoder's fix-up behind a branch (kRareFixes). In real weights
+// the codes that need it are rare (e4m3 exponent 0: 1-2 in 10^4 codes, 0.5-1 % of 64-code steps
+// in checkpoints quantized per tensor or per channel), and skipping it saves 2 of the ~16 vector
+// uops of a step. A mispredicted branch costs about as much as 16 steps save, so once more than
+// 1 step in kMaxFixedShare (+ kFixSlack) has needed the fix since the branch mode began, rows run
+// with the fix unconditional, and every kProbeRows rows the branch is tried again for a row. No
+// weight pays more than one row of mispredictions per kProbeRows rows. The decoded values, and
+// so the results, are the same either way. One per thread and GEMV call, handed from row to row.
+struct FixMode {
+  static constexpr int64_t kMaxFixedShare = 16;
+  static constexpr int64_t kFixSlack = 2;
+  static constexpr int64_t kProbeRows = 256;
+  bool branch = true;
+  int64_t steps = 0, fixed = 0;  // since the branch mode began: steps run, steps that needed the fix
+  int64_t unconditional_rows = 0;
+
+  void branch_row(int64_t row_steps) {
+    steps += row_steps;
+    if (fixed * kMaxFixedShare > steps + kFixSlack * kMaxFixedShare) {
+      branch = false;
+      steps = fixed = unconditional_rows = 0;
+    }
+  }
+  void unconditional_row() { branch = ++unconditional_rows >= kProbeRows; }
 };
 
 // The scale of element (row j, column kk) for the layouts whose scale varies along k.
@@ -125,7 +155,8 @@ inline int64_t x_stride(int64_t k) {
 // Row j's partial sums (one vector per row of x; the dot product is the sum of its lanes). S is
 // never kBlock here: gemv_rows folds block scales into x.
 template <class Dec, Codes C, Scales S, int M>
-inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64_t j, __m512 (&sums)[M]) {
+inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64_t j, FixMode& mode,
+                          __m512 (&sums)[M]) {
   static_assert(S != Scales::kBlock);
   constexpr bool kGroupSums = S == Scales::kMx && M == 1;
   const int64_t k = w.k, ldx = x_stride<Dec>(k);
@@ -138,9 +169,9 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
   // broadcasts them from memory (a load) rather than moving them from integer registers (port 5,
   // which the decoding needs).
   alignas(64) float mx_scales[16];
-  auto step = [&]<bool kMasked>(int64_t kk, int64_t left) __attribute__((always_inline)) {
+  auto step = [&]<bool kMasked, bool kBranch>(int64_t kk, int64_t left) __attribute__((always_inline)) {
     __m512 wv[4];
-    dec.template decode64<kMasked>(row, kk, left, wv);
+    dec.template decode64<kMasked, kBranch>(row, kk, left, wv, mode.fixed);
     __m512 xv[4][M];
     for (int v = 0; v < 4; ++v) {
       const __mmask16 mask = tail_mask(left - 16 * v);
@@ -191,17 +222,26 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
       for (int mi = 0; mi < M; ++mi) acc[v][mi] = _mm512_fmadd_ps(wv[v], xv[v][mi], acc[v][mi]);
     }
   };
-  int64_t kk = 0;
   const char* ahead = static_cast<const char*>(row) + kPrefetchBytes;  // may run into later rows: harmless
   const char* near = static_cast<const char*>(row) + kPrefetchNearBytes;
-  for (; kk + 64 <= k; kk += 64) {
+  auto full_step = [&]<bool kBranch>(int64_t kk) __attribute__((always_inline)) {
     for (int64_t line = 0; line < code_bytes<C>(); ++line) {
       _mm_prefetch(ahead + kk * code_bytes<C>() + 64 * line, _MM_HINT_T2);
       _mm_prefetch(near + kk * code_bytes<C>() + 64 * line, _MM_HINT_T0);
     }
-    step.template operator()<false>(kk, 64);
+    step.template operator()<false, kBranch>(kk, 64);
+  };
+  int64_t kk = 0;
+  if constexpr (Dec::kRareFixes) {
+    if (mode.branch) {
+      for (; kk + 64 <= k; kk += 64) full_step.template operator()<true>(kk);
+      mode.branch_row(kk / 64);
+    } else {
+      mode.unconditional_row();
+    }
   }
-  if (kk < k) step.template operator()<true>(kk, k - kk);
+  for (; kk + 64 <= k; kk += 64) full_step.template operator()<false>(kk);
+  if (kk < k) step.template operator()<true, false>(kk, k - kk);
   for (int mi = 0; mi < M; ++mi) {
     sums[mi] = _mm512_add_ps(_mm512_add_ps(acc[0][mi], acc[1][mi]), _mm512_add_ps(acc[2][mi], acc[3][mi]));
   }
@@ -229,6 +269,7 @@ template <class Dec, Codes C, Scales S, int M>
 void gemv_rows(const Weight& w, const float* x, float* y, const uint16_t* bias, int64_t n_begin, int64_t n_end,
                float* xs) {
   const Dec dec;
+  FixMode mode;
   int32_t scaled_for = -1;
   // The rows' own prefetch runs kPrefetchBytes ahead of them: fetch the first kPrefetchBytes of
   // this range now, or each chunk a thread takes starts with a stall.
@@ -247,9 +288,9 @@ void gemv_rows(const Weight& w, const float* x, float* y, const uint16_t* bias, 
             scale_x_by_tiles<Dec, M>(w, x, tile_row, xs);
             scaled_for = tile_row;
           }
-          gemv_row_sums<Dec, C, Scales::kNone, M>(dec, w, xs, j0 + r, sums);
+          gemv_row_sums<Dec, C, Scales::kNone, M>(dec, w, xs, j0 + r, mode, sums);
         } else {
-          gemv_row_sums<Dec, C, S, M>(dec, w, x, j0 + r, sums);
+          gemv_row_sums<Dec, C, S, M>(dec, w, x, j0 + r, mode, sums);
         }
         for (int mi = 0; mi < M; ++mi) part[mi][r] = sums[mi];
       } else {

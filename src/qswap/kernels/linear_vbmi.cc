@@ -7,8 +7,9 @@
 //      [s, e3, ~e3 x4, e2, e1] (constant 0x3C for the ~) and the low byte [e0, m2, m1, m0, 0000].
 //   2. Subnormals and zero (e = 0; vptestnmb finds them) are not affine: two masked vpermb by the
 //      mantissa fix them, one writing their low byte, one XORing their high byte into shape
-//      (which keeps the sign the affine map placed). No branch: the cost does not depend on how
-//      many such codes a weight has.
+//      (which keeps the sign the affine map placed). In real weights a step rarely holds such a
+//      code, so the GEMV skips the fix behind a branch while they stay rare, and applies it
+//      unconditionally in rows where they are not (FixMode, linear_simd_avx512.h).
 //   3. vpunpck{l,h}bw interleave low and high bytes into 2 × 32 bf16; a shift and a mask widen
 //      those to 4 × 16 f32.
 // The elements come out of the unpacks in a shuffled order; rather than a vpermb of every 64
@@ -93,11 +94,13 @@ constexpr int kOffset[4] = {0, 1, 8, 9};
 struct AffineDecoder {
   static constexpr float kUnbias = 1.0f;
   static constexpr bool kPermuted = true;
+  static constexpr bool kRareFixes = true;
 
   __m512i fix_low = _mm512_load_si512(kFix.low), fix_high = _mm512_load_si512(kFix.high_xor);
 
-  template <bool kMasked>
-  inline void decode64(const void* p, int64_t i, int64_t left, __m512 (&w)[4]) const {
+  // kBranch: fix the exponent-0 codes only if the step has any (counted in `fixed_steps`).
+  template <bool kMasked, bool kBranch>
+  inline void decode64(const void* p, int64_t i, int64_t left, __m512 (&w)[4], int64_t& fixed_steps) const {
     const uint8_t* q = static_cast<const uint8_t*>(p) + i;
     __m512i c;
     if constexpr (kMasked) {  // codes past k read as 0 and decode to +0
@@ -110,8 +113,11 @@ struct AffineDecoder {
     const __m512i low_matrix = _mm512_set1_epi64(static_cast<long long>(kLowMatrix));
     __m512i hi = _mm512_gf2p8affine_epi64_epi8(c, high_matrix, kHighConstant);
     __m512i lo = _mm512_gf2p8affine_epi64_epi8(c, low_matrix, 0);
-    lo = _mm512_mask_permutexvar_epi8(lo, e0, c, fix_low);
-    hi = _mm512_xor_si512(hi, _mm512_maskz_permutexvar_epi8(e0, c, fix_high));
+    if (!kBranch || __builtin_expect(e0 != 0, 0)) {
+      if constexpr (kBranch) ++fixed_steps;
+      lo = _mm512_mask_permutexvar_epi8(lo, e0, c, fix_low);
+      hi = _mm512_xor_si512(hi, _mm512_maskz_permutexvar_epi8(e0, c, fix_high));
+    }
     const __m512i w0 = _mm512_unpacklo_epi8(lo, hi), w1 = _mm512_unpackhi_epi8(lo, hi);
     const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
     w[0] = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16));
