@@ -270,9 +270,10 @@ TEST_P(LinearTest, EveryLayoutMatchesReferenceAndNaiveDouble) {
 
 // Every finite e4m3 code at every column position (so in every lane of the decoders' 64-code
 // steps and in a masked tail), for each e4m3 layout with unit scales: with x one-hot, an output
-// is one code's value exactly, on every path. The first rows hold every code each (exponent-0
-// codes in every step); the rest hold normal codes and one exponent-0 code each, so a decoder
-// that fixes those codes only where a step has any runs both ways and switches between them.
+// is one code's value exactly, on every path. The first rows hold normal codes and, every 4th
+// row, one exponent-0 code (rare enough for FixMode to keep its branch); the rest hold every code
+// each (exponent-0 codes in every step), so a decoder that fixes those codes only where a step
+// has any runs both ways: behind its branch first, then unconditionally.
 TEST_P(LinearTest, EveryE4m3CodeDecodesExactly) {
   std::vector<uint8_t> finite, normal, exponent0;
   for (int c = 0; c < 256; ++c) {
@@ -280,15 +281,15 @@ TEST_P(LinearTest, EveryE4m3CodeDecodesExactly) {
     finite.push_back(static_cast<uint8_t>(c));
     ((c & 0x78) == 0 ? exponent0 : normal).push_back(static_cast<uint8_t>(c));
   }
-  const auto dense_rows = static_cast<int64_t>(finite.size()), n = 2 * dense_rows;
+  const auto sparse_rows = static_cast<int64_t>(finite.size()), n = 2 * sparse_rows;
   const int64_t k = 5 * 64 + 5;
   std::vector<uint8_t> codes(static_cast<size_t>(n * k));
   for (int64_t r = 0; r < n; ++r) {
     for (int64_t c = 0; c < k; ++c) {
-      codes[static_cast<size_t>(r * k + c)] = r < dense_rows ? finite[static_cast<size_t>((r + c) % dense_rows)]
-                                                             : normal[static_cast<size_t>((r + c) % normal.size())];
+      codes[static_cast<size_t>(r * k + c)] = r < sparse_rows ? normal[static_cast<size_t>((r + c) % normal.size())]
+                                                              : finite[static_cast<size_t>((r + c) % finite.size())];
     }
-    if (r >= dense_rows) codes[static_cast<size_t>(r * k + (r * 37) % k)] = exponent0[static_cast<size_t>(r) % exponent0.size()];
+    if (r < sparse_rows && r % 4 == 0) codes[static_cast<size_t>(r * k + (r * 37) % k)] = exponent0[static_cast<size_t>(r) % exponent0.size()];
   }
   const int64_t tiles_n = (n + 127) / 128, tiles_k = (k + 127) / 128, mx_blocks = (k + 31) / 32;
   std::vector<float> ones(static_cast<size_t>(std::max(n, tiles_n * tiles_k)), 1.0f);
