@@ -1,7 +1,7 @@
 // linear(): every kernel-tensor layout, built by quantizing random bf16 weights with the real
 // schemes (so the layouts cannot drift from what the loader writes), at odd shapes.
 //   - reference::linear against a double-precision naive product of weights dequantized
-//     independently here (e4m3 from its bit fields, e8m0 by ldexp);
+//     independently here (e4m3 as torch decodes it, from tests/data/dtype; e8m0 by ldexp);
 //   - the dispatched linear() against reference::linear;
 //   both within 1e-5 × Σ|x||w| per output (f32 rounding and reassociation only). Run with the ISA
 //   capped to scalar (linear() must then be the reference, bit for bit) and uncapped.
@@ -37,16 +37,12 @@ struct Shape2 {
 constexpr Shape2 kShapes[] = {{200, 72}, {130, 260}, {1, 1}, {17, 33}, {48, 128}, {129, 257}, {3, 500}};
 constexpr int64_t kRows[] = {1, 2, 3, 4, 5, 7, 8, 9, 33};
 
-// e4m3 (OCP e4m3fn) decoded from its bit fields, independently of qswap's converters.
+// e4m3 (OCP e4m3fn) values as torch decodes them (tests/data/dtype/decode_e4m3.bin; NaN codes NaN).
 const std::array<double, 256>& e4m3_table() {
   static const std::array<double, 256> table = [] {
     std::array<double, 256> t{};
-    for (int c = 0; c < 256; ++c) {
-      const int e = (c >> 3) & 15, mant = c & 7;
-      double v = e == 0 ? std::ldexp(mant, -9) : std::ldexp(8 + mant, e - 10);
-      if ((c & 0x7F) == 0x7F) v = std::numeric_limits<double>::quiet_NaN();
-      t[static_cast<size_t>(c)] = (c & 0x80) != 0 ? -v : v;
-    }
+    const std::vector<uint32_t> bits = test::read_decode_golden("e4m3", t.size());
+    for (size_t c = 0; c < t.size() && c < bits.size(); ++c) t[c] = std::bit_cast<float>(bits[c]);
     return t;
   }();
   return table;

@@ -1,12 +1,10 @@
-// Shared by the conversion tests: golden files (tests/data/dtype, written by
-// scripts/goldens/make_dtype_goldens.py), a per-format description, and fresh random inputs.
+// Shared by the conversion tests: the encode golden files (the decode ones: test_util.h), a
+// per-format description, and fresh random inputs.
 #pragma once
 
 #include <bit>
 #include <cstdint>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <ostream>
 #include <random>
 #include <string>
@@ -15,28 +13,9 @@
 #include <gtest/gtest.h>
 
 #include "qswap/tensor/convert.h"
+#include "test_util.h"
 
 namespace qswap::test {
-
-inline std::vector<uint8_t> read_golden_bytes(const std::string& file) {
-  std::string path = std::string(QSWAP_TEST_DATA_DIR) + "/dtype/" + file;
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-inline uint32_t le32(const uint8_t* p) {
-  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
-}
-
-// decode_<fmt>.bin: the f32 bits of every code.
-inline std::vector<uint32_t> read_decode_golden(const std::string& fmt, size_t codes) {
-  std::vector<uint8_t> bytes = read_golden_bytes("decode_" + fmt + ".bin");
-  EXPECT_EQ(bytes.size(), codes * 4) << "decode_" << fmt << ".bin";
-  std::vector<uint32_t> out;
-  for (size_t i = 0; i + 4 <= bytes.size(); i += 4) out.push_back(le32(&bytes[i]));
-  return out;
-}
 
 struct EncodeGolden {
   std::vector<uint32_t> inputs;   // f32 bits
