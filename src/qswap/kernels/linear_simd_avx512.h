@@ -131,6 +131,16 @@ inline float row_scale(const Weight& w, int64_t j) {
   return 1.0f;
 }
 
+// MX: the e8m0 scales of rows [j, j_end) at `ahead` rows' worth of scales further, to L1. The
+// scale stream (1 byte per 32 codes, read every 16 blocks) gets no prefetch from the steps, and
+// the hardware prefetchers alone left it short on two threads (cold GEMV, 2 threads: +2 % GB/s).
+inline void prefetch_mx_scales(const Weight& w, int64_t j, int64_t j_end, int64_t ahead) {
+  const int64_t blocks = (w.k + kMxBlock - 1) / kMxBlock, bytes = (j_end - j) * blocks;
+  const char* s = static_cast<const char*>(w.scale) + j * blocks + ahead;  // may run past the end: harmless
+  for (int64_t off = 0; off < bytes; off += 64) _mm_prefetch(s + off, _MM_HINT_T0);
+  _mm_prefetch(s + bytes - 1, _MM_HINT_T0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // GEMV: one weight row at a time, so each thread streams its rows in address order (the L2
 // streamer follows one stream per 4 KB page; interleaving rows defeats it), with a software
@@ -231,6 +241,8 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
     }
     step.template operator()<false, kBranch>(kk, 64);
   };
+  // The scales of the codes kPrefetchBytes ahead, as the steps' far prefetch.
+  if constexpr (S == Scales::kMx) prefetch_mx_scales(w, j, j + 1, kPrefetchBytes / kMxBlock);
   int64_t kk = 0;
   if constexpr (Dec::kRareFixes) {
     if (mode.branch) {
@@ -276,6 +288,7 @@ void gemv_rows(const Weight& w, const float* x, float* y, const uint16_t* bias, 
   const char* first = static_cast<const char*>(w.data) + n_begin * w.k * code_bytes<C>();
   const int64_t head = min64(kPrefetchBytes, (n_end - n_begin) * w.k * code_bytes<C>());
   for (int64_t off = 0; off < head; off += 64) _mm_prefetch(first + off, _MM_HINT_T2);
+  if constexpr (S == Scales::kMx) prefetch_mx_scales(w, n_begin, min64(n_end, n_begin + head / w.k + 1), 0);
   for (int64_t j0 = n_begin; j0 < n_end; j0 += 16) {
     const int64_t rows = min64(16, n_end - j0);
     __m512 part[M][16];
