@@ -34,7 +34,9 @@ const char* const kSchemes[] = {"none", "fp8", "fp8-channel", "fp8-block", "mxfp
 struct Shape2 {
   int64_t n, k;
 };
-constexpr Shape2 kShapes[] = {{200, 72}, {130, 260}, {1, 1}, {17, 33}, {48, 128}, {129, 257}, {3, 500}};
+// k >= 512: the GEMV takes MX rows 8 steps (16 blocks) at a time; 552 ends in a lone tail step
+// that starts a group, 1100 in two groups, a full step and a tail.
+constexpr Shape2 kShapes[] = {{200, 72}, {130, 260}, {1, 1}, {17, 33}, {48, 128}, {129, 257}, {3, 500}, {5, 552}, {19, 1100}};
 constexpr int64_t kRows[] = {1, 2, 3, 4, 5, 7, 8, 9, 33};
 
 // e4m3 (OCP e4m3fn) values as torch decodes them (tests/data/dtype/decode_e4m3.bin; NaN codes NaN).
