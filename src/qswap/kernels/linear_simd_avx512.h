@@ -257,29 +257,33 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
   // The full steps from kk on. MX rows go by groups of 8 steps, unrolled, so that no step checks for
   // a new group or computes where its scales are: with that and a two-broadcast blend, an MX step
   // took ~37 instructions against ~23 now (+4 per step for the group's set-up).
-  int64_t kk = 0;
-  auto full_steps = [&]<bool kBranch>() __attribute__((always_inline)) {
-    if constexpr (S == Scales::kMx) {
-      for (; kk + 8 * 64 <= k; kk += 8 * 64) {
-        load_mx_group(kk);
+  // MX: the whole groups from kk on, then the set-up of the group the remaining steps are in.
+  // Returns where they end. full_step comes as an argument: a closure holding it would hold acc's
+  // address in every layout, and GCC then kept acc in memory (4 stores per step).
+  auto mx_groups = [&load_mx_group, k]<bool kBranch>(auto& steps, int64_t kk) __attribute__((always_inline)) {
+    for (; kk + 8 * 64 <= k; kk += 8 * 64) {
+      load_mx_group(kk);
 #pragma GCC unroll 8
-        for (int t = 0; t < 8; ++t) full_step.template operator()<kBranch>(kk + 64 * t, t);
-      }
-      if (kk + 64 <= k) load_mx_group(kk);
+      for (int t = 0; t < 8; ++t) steps.template operator()<kBranch>(kk + 64 * t, t);
     }
-    for (int t = 0; kk + 64 <= k; kk += 64, ++t) full_step.template operator()<kBranch>(kk, t);
+    if (kk + 64 <= k) load_mx_group(kk);
+    return kk;
   };
+  auto group_step = [](int64_t kk) { return static_cast<int>(kk / 64 % 8); };
+  int64_t kk = 0;
   if constexpr (Dec::kRareFixes) {
     if (mode.branch) {
-      full_steps.template operator()<true>();
+      if constexpr (S == Scales::kMx) kk = mx_groups.template operator()<true>(full_step, kk);
+      for (; kk + 64 <= k; kk += 64) full_step.template operator()<true>(kk, group_step(kk));
       mode.branch_row(kk / 64);
     } else {
       mode.unconditional_row();
     }
   }
-  full_steps.template operator()<false>();
+  if constexpr (S == Scales::kMx) kk = mx_groups.template operator()<false>(full_step, kk);
+  for (; kk + 64 <= k; kk += 64) full_step.template operator()<false>(kk, group_step(kk));
   if (kk < k) {
-    const int t = static_cast<int>(kk / 64 % 8);
+    const int t = group_step(kk);
     if constexpr (S == Scales::kMx) {
       if (t == 0) load_mx_group(kk);
     }
