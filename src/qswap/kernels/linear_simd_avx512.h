@@ -131,9 +131,9 @@ inline float row_scale(const Weight& w, int64_t j) {
   return 1.0f;
 }
 
-// MX: the e8m0 scales of rows [j, j_end) at `ahead` rows' worth of scales further, to L1. The
-// scale stream (1 byte per 32 codes, read every 16 blocks) gets no prefetch from the steps, and
-// the hardware prefetchers alone left it short on two threads (cold GEMV, 2 threads: +2 % GB/s).
+// MX: the e8m0 scales of rows [j, j_end), `ahead` bytes further, to L1. The scale stream (1 byte
+// per 32 codes, read once per 16 blocks) gets no prefetch from the steps, and the hardware
+// prefetchers alone left it short (cold MX GEMV with this: +8 % GB/s on one thread, +2 % on two).
 inline void prefetch_mx_scales(const Weight& w, int64_t j, int64_t j_end, int64_t ahead) {
   const int64_t blocks = (w.k + kMxBlock - 1) / kMxBlock, bytes = (j_end - j) * blocks;
   const char* s = static_cast<const char*>(w.scale) + j * blocks + ahead;  // may run past the end: harmless
@@ -254,41 +254,39 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
   };
   // The scales of the codes kPrefetchBytes ahead, as the steps' far prefetch.
   if constexpr (S == Scales::kMx) prefetch_mx_scales(w, j, j + 1, kPrefetchBytes / kMxBlock);
-  // The full steps from kk on. MX rows go by groups of 8 steps, unrolled, so that no step checks for
-  // a new group or computes where its scales are: with that and a two-broadcast blend, an MX step
-  // took ~37 instructions against ~23 now (+4 per step for the group's set-up).
-  // MX: the whole groups from kk on, then the set-up of the group the remaining steps are in.
-  // Returns where they end. full_step comes as an argument: a closure holding it would hold acc's
-  // address in every layout, and GCC then kept acc in memory (4 stores per step).
-  auto mx_groups = [&load_mx_group, k]<bool kBranch>(auto& steps, int64_t kk) __attribute__((always_inline)) {
-    for (; kk + 8 * 64 <= k; kk += 8 * 64) {
-      load_mx_group(kk);
+  // A row's full steps; returns where they end. MX rows go by groups of 8 steps, unrolled, so that
+  // no step checks for a new group or computes where its scales are (with that and a
+  // two-broadcast blend an MX step took ~37 instructions, now ~23 + 4 for the group's set-up);
+  // what is left after the whole groups, full steps and tail, lies in one more group. full_step
+  // comes as an argument: a closure holding it would hold acc's address in every layout, and GCC
+  // then kept acc in memory (4 stores per step; check objdump after touching this).
+  auto group_step = [](int64_t kk) { return static_cast<int>(kk / 64 % 8); };
+  auto full_steps = [&load_mx_group, &group_step, k]<bool kBranch>(auto& steps) __attribute__((always_inline)) {
+    int64_t kk = 0;
+    if constexpr (S == Scales::kMx) {
+      for (; kk + 8 * 64 <= k; kk += 8 * 64) {
+        load_mx_group(kk);
 #pragma GCC unroll 8
-      for (int t = 0; t < 8; ++t) steps.template operator()<kBranch>(kk + 64 * t, t);
+        for (int t = 0; t < 8; ++t) steps.template operator()<kBranch>(kk + 64 * t, t);
+      }
+      if (kk < k) load_mx_group(kk);
     }
-    if (kk + 64 <= k) load_mx_group(kk);
+    for (; kk + 64 <= k; kk += 64) steps.template operator()<kBranch>(kk, group_step(kk));
     return kk;
   };
-  auto group_step = [](int64_t kk) { return static_cast<int>(kk / 64 % 8); };
-  int64_t kk = 0;
+  int64_t kk;
   if constexpr (Dec::kRareFixes) {
     if (mode.branch) {
-      if constexpr (S == Scales::kMx) kk = mx_groups.template operator()<true>(full_step, kk);
-      for (; kk + 64 <= k; kk += 64) full_step.template operator()<true>(kk, group_step(kk));
+      kk = full_steps.template operator()<true>(full_step);
       mode.branch_row(kk / 64);
     } else {
       mode.unconditional_row();
+      kk = full_steps.template operator()<false>(full_step);
     }
+  } else {
+    kk = full_steps.template operator()<false>(full_step);
   }
-  if constexpr (S == Scales::kMx) kk = mx_groups.template operator()<false>(full_step, kk);
-  for (; kk + 64 <= k; kk += 64) full_step.template operator()<false>(kk, group_step(kk));
-  if (kk < k) {
-    const int t = group_step(kk);
-    if constexpr (S == Scales::kMx) {
-      if (t == 0) load_mx_group(kk);
-    }
-    step.template operator()<true, false>(kk, k - kk, t);
-  }
+  if (kk < k) step.template operator()<true, false>(kk, k - kk, group_step(kk));
   for (int mi = 0; mi < M; ++mi) {
     sums[mi] = _mm512_add_ps(_mm512_add_ps(acc[0][mi], acc[1][mi]), _mm512_add_ps(acc[2][mi], acc[3][mi]));
   }
