@@ -13,6 +13,10 @@ namespace {
 
 constexpr int64_t kTile = 128;  // fp8-block tile
 constexpr int64_t kMxBlock = 32;
+// MX: e8m0 scales per row (one per 32 codes along k), and where a step of 64 codes from kk falls
+// in its row's group of 8 steps (16 blocks), the unit the GEMV sets the scales up for.
+inline int64_t mx_blocks(int64_t k) { return (k + kMxBlock - 1) / kMxBlock; }
+inline int mx_group_step(int64_t kk) { return static_cast<int>(kk / 64 % 8); }
 // GEMV software prefetch distances. Rows stream in address order, but the hardware prefetchers
 // alone keep too few lines in flight behind the decode work (fp8, weights in DRAM, measured:
 // 7 GB/s without, 12 with, one thread). Two prefetches per line: to L2 (T2) 8 KB ahead, where
@@ -116,8 +120,7 @@ inline float varying_scale(const Weight& w, int64_t j, int64_t kk) {
     const int64_t tiles_k = (w.k + kTile - 1) / kTile;
     return static_cast<const float*>(w.scale)[w.scale_row[j] * tiles_k + kk / kTile];
   } else {
-    const int64_t blocks = (w.k + kMxBlock - 1) / kMxBlock;
-    return e8m0_value(static_cast<const uint8_t*>(w.scale)[j * blocks + kk / kMxBlock]);
+    return e8m0_value(static_cast<const uint8_t*>(w.scale)[j * mx_blocks(w.k) + kk / kMxBlock]);
   }
 }
 
@@ -135,7 +138,7 @@ inline float row_scale(const Weight& w, int64_t j) {
 // per 32 codes, read once per 16 blocks) gets no prefetch from the steps, and the hardware
 // prefetchers alone left it short (cold MX GEMV with this: +8 % GB/s on one thread, +2 % on two).
 inline void prefetch_mx_scales(const Weight& w, int64_t j, int64_t j_end, int64_t ahead) {
-  const int64_t blocks = (w.k + kMxBlock - 1) / kMxBlock, bytes = (j_end - j) * blocks;
+  const int64_t blocks = mx_blocks(w.k), bytes = (j_end - j) * blocks;
   const char* s = static_cast<const char*>(w.scale) + j * blocks + ahead;  // may run past the end: harmless
   for (int64_t off = 0; off < bytes; off += 64) _mm_prefetch(s + off, _MM_HINT_T0);
   _mm_prefetch(s + bytes - 1, _MM_HINT_T0);
@@ -182,7 +185,7 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
   alignas(64) float mx_scales[16];
   alignas(64) float mx_pairs[8][16];
   auto load_mx_group = [&](int64_t kk) __attribute__((always_inline)) {
-    const int64_t blocks = (k + kMxBlock - 1) / kMxBlock, block = kk / kMxBlock;
+    const int64_t blocks = mx_blocks(k), block = kk / kMxBlock;
     const uint8_t* codes = static_cast<const uint8_t*>(w.scale) + j * blocks + block;
     const __m512i c = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(tail_mask(blocks - block), codes));
     __m512i bits = _mm512_slli_epi32(c, 23);
@@ -260,8 +263,7 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
   // what is left after the whole groups, full steps and tail, lies in one more group. full_step
   // comes as an argument: a closure holding it would hold acc's address in every layout, and GCC
   // then kept acc in memory (4 stores per step; check objdump after touching this).
-  auto group_step = [](int64_t kk) { return static_cast<int>(kk / 64 % 8); };
-  auto full_steps = [&load_mx_group, &group_step, k]<bool kBranch>(auto& steps) __attribute__((always_inline)) {
+  auto full_steps = [&load_mx_group, k]<bool kBranch>(auto& steps) __attribute__((always_inline)) {
     int64_t kk = 0;
     if constexpr (S == Scales::kMx) {
       for (; kk + 8 * 64 <= k; kk += 8 * 64) {
@@ -271,7 +273,7 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
       }
       if (kk < k) load_mx_group(kk);
     }
-    for (; kk + 64 <= k; kk += 64) steps.template operator()<kBranch>(kk, group_step(kk));
+    for (; kk + 64 <= k; kk += 64) steps.template operator()<kBranch>(kk, mx_group_step(kk));
     return kk;
   };
   int64_t kk;
@@ -286,7 +288,7 @@ inline void gemv_row_sums(const Dec& dec, const Weight& w, const float* x, int64
   } else {
     kk = full_steps.template operator()<false>(full_step);
   }
-  if (kk < k) step.template operator()<true, false>(kk, k - kk, group_step(kk));
+  if (kk < k) step.template operator()<true, false>(kk, k - kk, mx_group_step(kk));
   for (int mi = 0; mi < M; ++mi) {
     sums[mi] = _mm512_add_ps(_mm512_add_ps(acc[0][mi], acc[1][mi]), _mm512_add_ps(acc[2][mi], acc[3][mi]));
   }
